@@ -1,0 +1,509 @@
+"""Clips and media I/O through PyAV: decoding, constant-frame-rate conversion, resampling, writing mp4.
+
+A `Clip` is a value: frames (T, H, W, 3) uint8 RGB at a constant `fps`, plus mono float32 audio in
+[-1, 1] at `sample_rate`. Functions take clips and return new ones.
+
+Truncated media: whatever decodes before the damage is returned, a warning is issued and
+``clip.truncated`` is set. A file with nothing decodable (including an mp4 cut before its index
+was written) is a `MediaError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import soxr
+
+from fakebench.errors import AudioError, InputFileError, MediaError
+
+IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "tiff_pipe", "ppm_pipe",
+                 "pgm_pipe", "pam_pipe", "gif_pipe", "qoi_pipe", "j2k_pipe", "dpx_pipe"}
+AAC_SAMPLE_RATES = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
+SILENCE_RMS_DBFS = -60.0
+
+
+class TruncatedMediaWarning(UserWarning):
+    """Decoding stopped early because the file is damaged; the decodable part was kept."""
+
+
+@dataclass(frozen=True, eq=False)
+class Clip:
+    frames: np.ndarray  # (T, H, W, 3) uint8 RGB
+    fps: float
+    audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (N,) float32 mono
+    sample_rate: int = 16000
+    has_audio_track: bool = True
+    truncated: bool = False
+
+    def __post_init__(self) -> None:
+        if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
+            raise ValueError(f"frames must be uint8 (T, H, W, 3), got {self.frames.dtype} {self.frames.shape}")
+        if self.audio.ndim != 1 or self.audio.dtype != np.float32:
+            raise ValueError(f"audio must be float32 (N,), got {self.audio.dtype} {self.audio.shape}")
+        if not self.fps > 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def height(self) -> int:
+        return int(self.frames.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.frames.shape[2])
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_frames / self.fps
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio.size > 0
+
+    @property
+    def audio_duration_s(self) -> float:
+        return self.audio.size / self.sample_rate if self.sample_rate else 0.0
+
+    def content_hash(self) -> str:
+        """SHA-256 of the decoded content (frames, fps, audio), for clips that exist only in memory."""
+        h = hashlib.sha256()
+        h.update(f"{self.frames.shape}|{self.fps:.6f}|{self.sample_rate}".encode())
+        h.update(np.ascontiguousarray(self.frames).data)
+        h.update(np.ascontiguousarray(self.audio).data)
+        return h.hexdigest()
+
+    def with_audio(self, audio: np.ndarray, sample_rate: int) -> Clip:
+        return replace(self, audio=np.asarray(audio, np.float32).reshape(-1), sample_rate=int(sample_rate),
+                       has_audio_track=True)
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a container says about itself, without decoding the streams."""
+
+    path: Path
+    has_video: bool
+    has_audio: bool
+    width: int
+    height: int
+    fps: float
+    n_frames_estimate: int
+    duration_s: float
+    sample_rate: int
+    audio_channels: int
+    is_image: bool
+
+
+# ---------------------------------------------------------------------------------------------- paths
+
+def check_input_file(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InputFileError(f"{p}: no such file; check the path")
+    if p.is_dir():
+        raise InputFileError(f"{p} is a folder; give a media file")
+    if p.stat().st_size == 0:
+        raise InputFileError(f"{p} is empty (0 bytes); the file was not written completely, re-create it")
+    return p
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise InputFileError(f"cannot write {p}: it is a folder; give a file name")
+    if not parent.exists():
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputFileError(f"cannot create folder {parent} for {p.name} ({e.strerror}); "
+                                 "choose a writable output path") from e
+    if not os.access(parent, os.W_OK):
+        raise InputFileError(f"cannot write {p}: folder {parent} is not writable; choose another output path")
+    return p
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
+        raise MediaError(f"{path} is not readable media ({_reason(e)}); it may be corrupt, truncated before "
+                         "its index was written, or not a video/audio file") from e
+
+
+def _reason(e: Exception) -> str:
+    return " ".join(str(e).split())[:160]
+
+
+def probe(path: str | os.PathLike) -> MediaInfo:
+    p = check_input_file(path)
+    with _open(p) as c:
+        vs = c.streams.video[0] if c.streams.video else None
+        aus = c.streams.audio[0] if c.streams.audio else None
+        is_image = c.format.name in IMAGE_FORMATS or (vs is not None and vs.codec_context.name in
+                                                       {"png", "mjpeg", "bmp", "webp", "tiff"}
+                                                       and (vs.frames or 0) <= 1 and c.duration is None)
+        fps = _stream_fps(vs) if vs is not None else 0.0
+        duration = float(c.duration / av.time_base) if c.duration else 0.0
+        if vs is not None and vs.duration and vs.time_base:
+            duration = float(vs.duration * vs.time_base)
+        n_est = int(vs.frames) if vs is not None and vs.frames else int(round(duration * fps))
+        return MediaInfo(
+            path=p, has_video=vs is not None, has_audio=aus is not None,
+            width=vs.codec_context.width if vs is not None else 0,
+            height=vs.codec_context.height if vs is not None else 0,
+            fps=fps, n_frames_estimate=n_est, duration_s=duration,
+            sample_rate=aus.codec_context.sample_rate if aus is not None else 0,
+            audio_channels=aus.codec_context.channels if aus is not None else 0,
+            is_image=is_image,
+        )
+
+
+def _stream_fps(vs: av.video.stream.VideoStream) -> float:
+    for rate in (vs.average_rate, vs.guessed_rate, vs.base_rate):
+        if rate and 0 < float(rate) < 1000:
+            return float(rate)
+    return 25.0
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------- video
+
+def scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """(width, height) shrunk so the longer side is at most max_side; never enlarged; kept even-free."""
+    if not max_side or max(width, height) <= max_side:
+        return width, height
+    s = max_side / max(width, height)
+    return max(1, round(width * s)), max(1, round(height * s))
+
+
+def _require_video(p: Path, c: av.container.InputContainer) -> av.video.stream.VideoStream:
+    if c.format.name in IMAGE_FORMATS:
+        raise MediaError(f"{p} is a still image, not a video; pass it where a photo is expected "
+                         "(e.g. `fakebench generate --image`)")
+    if not c.streams.video:
+        kind = "an audio file" if c.streams.audio else "a file without video"
+        raise MediaError(f"{p} is {kind} with no video stream; pass a video clip (mp4, avi, mov, mkv)")
+    return c.streams.video[0]
+
+
+def iter_frames(path: str | os.PathLike, *, chunk_frames: int = 64, max_side: int | None = None,
+                start_s: float = 0.0, duration_s: float | None = None,
+                fps_out: list | None = None, truncated_out: list | None = None) -> Iterator[np.ndarray]:
+    """Decode a video in chunks of at most `chunk_frames` RGB frames, at a constant frame rate.
+
+    Variable-rate input is resampled to its average rate: each decoded frame goes to the output slot
+    nearest its timestamp; empty slots repeat the previous frame and surplus frames are dropped (as
+    ffmpeg's fps filter does). Memory is bounded by one chunk. The frame rate used is appended to
+    `fps_out` and whether decoding stopped at damage to `truncated_out`, when given.
+    """
+    p = check_input_file(path)
+    with _open(p) as c:
+        vs = _require_video(p, c)
+        vs.thread_type = "AUTO"
+        fps = _stream_fps(vs)
+        if fps_out is not None:
+            fps_out.append(fps)
+        tb = float(vs.time_base) if vs.time_base else 1.0 / fps
+        first_pts = vs.start_time if vs.start_time is not None else None
+        if start_s > 0:
+            target = int(start_s / tb) + (first_pts or 0)
+            c.seek(target, stream=vs, backward=True, any_frame=False)
+        end_s = start_s + duration_s if duration_s is not None else math.inf
+        size: tuple[int, int] | None = None
+        chunk: list[np.ndarray] = []
+        next_slot = 0
+        last: np.ndarray | None = None
+        truncated = False
+        decoded = 0
+        try:
+            for frame in c.decode(vs):
+                decoded += 1
+                if frame.pts is None:
+                    t = (next_slot / fps) + start_s
+                else:
+                    t = (frame.pts - (first_pts or 0)) * tb
+                if t < start_s - 0.5 / fps:
+                    continue
+                if t >= end_s - 1e-9:
+                    break
+                slot = int(round((t - start_s) * fps))
+                if slot < next_slot:
+                    continue
+                if size is None:
+                    size = scaled_size(frame.width, frame.height, max_side)
+                rgb = frame.to_ndarray(format="rgb24", width=size[0], height=size[1],
+                                       interpolation="AREA" if max_side else None)
+                while next_slot < slot and last is not None:  # fill gaps of variable-rate input
+                    chunk.append(last)
+                    next_slot += 1
+                    if len(chunk) >= chunk_frames:
+                        yield np.stack(chunk)
+                        chunk = []
+                chunk.append(rgb)
+                last = rgb
+                next_slot = slot + 1 if next_slot <= slot else next_slot + 1
+                if len(chunk) >= chunk_frames:
+                    yield np.stack(chunk)
+                    chunk = []
+        except (av.error.FFmpegError, ValueError) as e:
+            truncated = True
+            warnings.warn(f"{p}: decoding stopped after {decoded} frames ({_reason(e)}); "
+                          "kept the decodable part", TruncatedMediaWarning, stacklevel=2)
+        if not truncated and vs.frames and decoded and decoded < 0.9 * vs.frames and start_s == 0 \
+                and duration_s is None:
+            truncated = True
+            warnings.warn(f"{p}: only {decoded} of {vs.frames} frames could be decoded; the file looks "
+                          "truncated; kept the decodable part", TruncatedMediaWarning, stacklevel=2)
+        if truncated_out is not None:
+            truncated_out.append(truncated)
+        if chunk:
+            yield np.stack(chunk)
+        if decoded == 0:
+            raise MediaError(f"{p} has a video stream but no frame could be decoded; the file is corrupt "
+                             "or truncated; re-encode or re-download it")
+
+
+def read_clip(path: str | os.PathLike, *, max_side: int | None = None, start_s: float = 0.0,
+              duration_s: float | None = None, sample_rate: int | None = None,
+              min_frames: int = 2) -> Clip:
+    """Read a whole clip: constant-rate RGB frames and mono float32 audio (at `sample_rate` if given).
+
+    A clip without an audio track is valid: its audio is empty and ``has_audio_track`` is False.
+    """
+    fps_out: list[float] = []
+    trunc_out: list[bool] = []
+    chunks = list(iter_frames(path, max_side=max_side, start_s=start_s, duration_s=duration_s,
+                              fps_out=fps_out, truncated_out=trunc_out, chunk_frames=256))
+    frames = np.concatenate(chunks) if chunks else np.zeros((0, 1, 1, 3), np.uint8)
+    if len(frames) < min_frames:
+        raise MediaError(f"{path} has only {len(frames)} frame(s); a video clip needs at least {min_frames}. "
+                         "If it is a still photo, pass it as an image")
+    info = probe(path)
+    if info.has_audio:
+        end = None if duration_s is None else start_s + duration_s
+        audio, sr = read_audio(path, sr=sample_rate, start_s=start_s, end_s=end)
+    else:
+        audio, sr = np.zeros(0, np.float32), int(sample_rate or 16000)
+    return Clip(frames=frames, fps=fps_out[0], audio=audio, sample_rate=sr, has_audio_track=info.has_audio,
+                truncated=any(trunc_out))
+
+
+# ---------------------------------------------------------------------------------------------- audio
+
+def read_audio(path: str | os.PathLike, sr: int | None = None, *, start_s: float = 0.0,
+               end_s: float | None = None) -> tuple[np.ndarray, int]:
+    """Mono float32 audio of an audio file (wav, flac, mp3, m4a, ogg…) or of a video's audio track.
+
+    Channels are averaged; with `sr` the signal is resampled with soxr (high quality).
+    """
+    p = check_input_file(path)
+    with _open(p) as c:
+        if not c.streams.audio:
+            raise AudioError(f"{p} has no audio track; give a file with sound (wav, flac, mp3, m4a or a video "
+                             "with audio)")
+        stream = c.streams.audio[0]
+        native = stream.codec_context.sample_rate
+        declared = int(stream.duration * stream.time_base * native) if stream.duration and stream.time_base else 0
+        resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=native)
+        parts: list[np.ndarray] = []
+        try:
+            for frame in c.decode(stream):
+                for f in resampler.resample(frame):
+                    parts.append(f.to_ndarray().mean(axis=0))
+        except (av.error.FFmpegError, ValueError) as e:
+            warnings.warn(f"{p}: audio decoding stopped ({_reason(e)}); kept the decodable part",
+                          TruncatedMediaWarning, stacklevel=2)
+        for f in resampler.resample(None):
+            parts.append(f.to_ndarray().mean(axis=0))
+    audio = np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
+    if declared and audio.size > declared:  # drop the encoder's padding after the last real sample
+        audio = audio[:declared]
+    if start_s > 0 or end_s is not None:
+        a = int(round(start_s * native))
+        b = None if end_s is None else int(round(end_s * native))
+        audio = audio[a:b]
+    if sr and sr != native:
+        audio = resample_audio(audio, native, sr)
+        native = sr
+    return np.clip(audio, -1.0, 1.0).astype(np.float32), int(native)
+
+
+def resample_audio(audio: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
+    if sr_from == sr_to or audio.size == 0:
+        return np.asarray(audio, np.float32)
+    return soxr.resample(np.asarray(audio, np.float32), sr_from, sr_to, quality="HQ").astype(np.float32)
+
+
+def to_mono(audio: np.ndarray) -> np.ndarray:
+    """Average the channels of (N, C) or (C, N) audio (the smaller axis is taken to be channels)."""
+    a = np.asarray(audio, np.float32)
+    if a.ndim == 1:
+        return a
+    if a.ndim != 2:
+        raise AudioError(f"audio must be 1-D or 2-D (samples x channels), got shape {a.shape}")
+    return a.mean(axis=int(np.argmin(a.shape))).astype(np.float32)
+
+
+def rms_dbfs(audio: np.ndarray) -> float:
+    if audio.size == 0:
+        return -math.inf
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+    return 20 * math.log10(rms) if rms > 0 else -math.inf
+
+
+def check_speech_audio(audio: np.ndarray, sample_rate: int, *, fps: float = 25.0, what: str = "audio") -> None:
+    """Raise AudioError unless the audio is at least one video frame long and not silent."""
+    if audio.size < sample_rate / fps:
+        raise AudioError(f"{what} is {audio.size / sample_rate * 1000:.0f} ms long, shorter than one video "
+                         f"frame at {fps:g} fps; give at least {1000 / fps:.0f} ms of speech")
+    level = rms_dbfs(audio)
+    if level < SILENCE_RMS_DBFS:
+        raise AudioError(f"{what} is silent (RMS {level:.0f} dBFS); give audio with speech or singing")
+
+
+# ---------------------------------------------------------------------------------------------- images
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An RGB uint8 (H, W, 3) photo; EXIF rotation applied, grey and RGBA converted (alpha on white)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    p = check_input_file(path)
+    try:
+        with Image.open(p) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                rgba = im.convert("RGBA")
+                bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(bg, rgba)
+            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except UnidentifiedImageError:
+        pass
+    except OSError as e:
+        raise MediaError(f"{p} is a damaged image ({_reason(e)}); re-save or re-download it") from e
+    try:
+        info = probe(p)
+    except MediaError:
+        info = None
+    if info is not None and info.has_video and not info.is_image:
+        raise MediaError(f"{p} is a video, not a photo; pass a still image (png, jpg), or extract a frame")
+    raise MediaError(f"{p} is not a readable image; give a png, jpg, bmp or webp photo")
+
+
+def ensure_rgb(image: np.ndarray) -> np.ndarray:
+    """Grey (H, W) or (H, W, 1), RGB and RGBA arrays of any integer or [0, 1] float type -> RGB uint8."""
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
+        raise MediaError(f"an image must be (H, W), (H, W, 3) or (H, W, 4); got shape {a.shape}")
+    if a.dtype != np.uint8:
+        if np.issubdtype(a.dtype, np.floating):
+            a = np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        else:
+            a = np.clip(a, 0, 255).astype(np.uint8)
+    if a.shape[-1] == 1:
+        a = np.repeat(a, 3, axis=-1)
+    elif a.shape[-1] == 4:
+        alpha = a[..., 3:4].astype(np.float32) / 255.0
+        a = (a[..., :3] * alpha + 255.0 * (1 - alpha) + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(a)
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
+    from PIL import Image
+
+    p = check_output_path(path)
+    _atomic_write(p, lambda tmp: Image.fromarray(ensure_rgb(image)).save(tmp, format=_pil_format(p)))
+    return p
+
+
+def _pil_format(p: Path) -> str:
+    return {".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".webp": "WEBP"}.get(p.suffix.lower(), "PNG")
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+def write_clip(path: str | os.PathLike, clip: Clip, *, crf: int = 18, preset: str = "medium") -> Path:
+    """Write an mp4 that browsers play: H.264 yuv420p (+faststart) with AAC audio when the clip has audio.
+
+    yuv420p needs even sizes: an odd width or height is padded by repeating the last column or row.
+    Sample rates AAC cannot carry are resampled to 48 kHz. The file appears only once complete.
+    """
+    p = check_output_path(path)
+    _atomic_write(p, lambda tmp: _encode_mp4(tmp, clip, crf=crf, preset=preset))
+    return p
+
+
+def _atomic_write(p: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix or ".tmp", dir=p.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, p)
+    except OSError as e:
+        raise InputFileError(f"cannot write {p} ({e.strerror or e}); check free space and permissions") from e
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _even_frames(frames: np.ndarray) -> np.ndarray:
+    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+    if pad_h or pad_w:
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    return frames
+
+
+def _encode_mp4(target: str, clip: Clip, *, crf: int, preset: str) -> None:
+    frames = _even_frames(clip.frames)
+    rate = Fraction(clip.fps).limit_denominator(1001)
+    with av.open(target, mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
+        vs = out.add_stream("libx264", rate=rate)
+        vs.width, vs.height = frames.shape[2], frames.shape[1]
+        vs.pix_fmt = "yuv420p"
+        vs.options = {"crf": str(crf), "preset": preset}
+        vs.codec_context.time_base = 1 / rate
+        aus = None
+        audio, sr = clip.audio, clip.sample_rate
+        if clip.has_audio:
+            if sr not in AAC_SAMPLE_RATES:
+                audio, sr = resample_audio(audio, sr, 48000), 48000
+            aus = out.add_stream("aac", rate=sr, layout="mono")
+            aus.bit_rate = 128000
+        for i, rgb in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            vf.pts = i
+            vf.time_base = vs.codec_context.time_base
+            out.mux(vs.encode(vf))
+        out.mux(vs.encode(None))
+        if aus is not None:
+            block = 1024 * 16
+            data = np.clip(audio, -1, 1).astype(np.float32)
+            for start in range(0, data.size, block):
+                af = av.AudioFrame.from_ndarray(data[None, start:start + block], format="fltp", layout="mono")
+                af.sample_rate = sr
+                af.pts = start
+                af.time_base = Fraction(1, sr)
+                out.mux(aus.encode(af))
+            out.mux(aus.encode(None))

@@ -1,0 +1,386 @@
+"""Text to speech with word timings, through the espeak-ng library shipped by the ``espeakng-loader`` wheel.
+
+espeak-ng keeps global state, so the library is initialised once per process, on first use, and every
+call into it is serialised by one lock. It runs in synchronous mode, so it starts no threads of its own
+and a forked child can go on using the copy it inherits.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ctypes
+import os
+import re
+import string
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fakebench.errors import ConfigError, FakebenchError
+
+RATE_MIN_WPM = 80
+RATE_MAX_WPM = 450
+PITCH_MIN = 0
+PITCH_MAX = 100
+
+# Constants from espeak-ng's speak_lib.h.
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_INITIALIZE_DONT_EXIT = 0x8000  # without it, espeak calls exit() when its data directory is missing
+_EE_OK = 0
+_EVENT_LIST_TERMINATED = 0
+_EVENT_WORD = 1
+_EVENT_END = 5
+_POS_CHARACTER = 1
+_CHARS_UTF8 = 1
+_PARAM_RATE = 1
+_PARAM_PITCH = 3
+
+
+class _EventId(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),
+    ]
+
+
+class _Voice(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        # Not c_char_p: a list of (priority byte, NUL-terminated code) pairs ended by a zero byte.
+        ("languages", ctypes.c_void_p),
+        ("identifier", ctypes.c_char_p),
+        ("gender", ctypes.c_ubyte),
+        ("age", ctypes.c_ubyte),
+        ("variant", ctypes.c_ubyte),
+        ("xx1", ctypes.c_ubyte),
+        ("score", ctypes.c_int),
+        ("spare", ctypes.c_void_p),
+    ]
+
+
+_SynthCallback = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
+)
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    word: str  # the word text as in the input, without surrounding punctuation
+    start_s: float  # where espeak says the word starts in the returned audio
+    end_s: float  # start of the next word, or end of speech for the last word
+
+
+@dataclass
+class _Capture:
+    chunks: list[np.ndarray] = field(default_factory=list)
+    words: list[tuple[int, int]] = field(default_factory=list)  # (0-based character index, audio ms)
+    end_ms: int | None = None  # audio position of the last clause end espeak reported
+    error: BaseException | None = None  # raised inside the callback, where ctypes would only print it
+
+
+@dataclass(frozen=True)
+class _VoiceTable:
+    by_key: dict[str, str]  # lower-case identifier, language code, file name or name -> identifier
+    languages: tuple[str, ...]  # language codes, the names list_voices() offers
+    variants: dict[str, str]  # lower-case variant name -> variant file name
+
+
+class _Engine:
+    """The initialised espeak-ng library. Use only while holding ``_lock``."""
+
+    def __init__(self) -> None:
+        self._lib, data_dir = _load_library()
+        self.sample_rate = self._lib.espeak_Initialize(
+            _AUDIO_OUTPUT_SYNCHRONOUS, 0, str(data_dir).encode(), _INITIALIZE_DONT_EXIT
+        )
+        if self.sample_rate <= 0:
+            raise FakebenchError(
+                f"espeak-ng could not start with its data in {data_dir}; "
+                "reinstall it with `pip install --force-reinstall espeakng-loader`"
+            )
+        self._capture = _Capture()
+        # espeak keeps only the raw pointer, so this object must live as long as the engine.
+        self._callback = _SynthCallback(self._on_synth)
+        self._lib.espeak_SetSynthCallback(self._callback)
+        voices = self._list_voices(None)
+        self.voices = _VoiceTable(
+            by_key=_voice_keys(voices),
+            languages=tuple(sorted({code.lower() for _, _, codes in voices for _, code in codes})),
+            variants={
+                Path(ident).name.lower(): Path(ident).name for _, ident, _ in self._list_voices("variant")
+            },
+        )
+
+    def synthesize(self, text: str, voice: str, rate_wpm: int, pitch: int) -> _Capture:
+        self._call("espeak_SetVoiceByName", voice.encode())
+        self._call("espeak_SetParameter", _PARAM_RATE, rate_wpm, 0)
+        self._call("espeak_SetParameter", _PARAM_PITCH, pitch, 0)
+        data = text.encode("utf-8", errors="replace")
+        capture = self._capture = _Capture()
+        try:
+            self._call("espeak_Synth", data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+            self._call("espeak_Synchronize")
+        finally:
+            self._capture = _Capture()
+        if capture.error is not None:
+            raise capture.error
+        return capture
+
+    def _on_synth(self, wav: ctypes._Pointer, n_samples: int, events: ctypes._Pointer) -> int:
+        """espeak's synth callback; returns 0 to go on, 1 to abort."""
+        try:
+            self._collect(self._capture, wav, n_samples, events)
+        except BaseException as exc:
+            self._capture.error = exc
+            return 1
+        return 0
+
+    @staticmethod
+    def _collect(capture: _Capture, wav: ctypes._Pointer, n_samples: int, events: ctypes._Pointer) -> None:
+        if wav and n_samples > 0:
+            capture.chunks.append(np.ctypeslib.as_array(wav, shape=(n_samples,)).copy())
+        i = 0
+        while events and events[i].type != _EVENT_LIST_TERMINATED:
+            event = events[i]
+            if event.type == _EVENT_WORD:
+                capture.words.append((event.text_position - 1, event.audio_position))  # 1-based in espeak
+            elif event.type == _EVENT_END:
+                capture.end_ms = event.audio_position
+            i += 1
+
+    def _call(self, name: str, *args: object) -> None:
+        code = getattr(self._lib, name)(*args)
+        if code != _EE_OK:
+            raise FakebenchError(
+                f"espeak-ng call {name} failed with error code {code}; "
+                "reinstall it with `pip install --force-reinstall espeakng-loader`"
+            )
+
+    def _list_voices(self, language: str | None) -> list[tuple[str, str, list[tuple[int, str]]]]:
+        """(name, identifier, [(priority, language code)]) for each voice espeak knows."""
+        spec = None
+        if language is not None:
+            code = ctypes.create_string_buffer(language.encode())
+            spec = _Voice(languages=ctypes.cast(code, ctypes.c_void_p))
+        found = self._lib.espeak_ListVoices(ctypes.byref(spec) if spec is not None else None)
+        voices = []
+        i = 0
+        while found[i]:
+            voice = found[i].contents
+            voices.append((voice.name.decode(), voice.identifier.decode(), _parse_languages(voice.languages)))
+            i += 1
+        return voices
+
+
+def _load_library() -> tuple[ctypes.CDLL, Path]:
+    """The espeak-ng library and the directory that holds its ``espeak-ng-data``."""
+    try:
+        import espeakng_loader
+
+        lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        data_dir = Path(espeakng_loader.get_data_path()).parent
+    except (ImportError, OSError, RuntimeError) as exc:
+        raise FakebenchError(
+            f"cannot load the espeak-ng library ({exc}); install it with `pip install espeakng-loader`"
+        ) from exc
+    lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    lib.espeak_Initialize.restype = ctypes.c_int
+    lib.espeak_SetSynthCallback.argtypes = [_SynthCallback]
+    lib.espeak_SetSynthCallback.restype = None
+    lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+    lib.espeak_SetVoiceByName.restype = ctypes.c_int
+    lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    lib.espeak_SetParameter.restype = ctypes.c_int
+    lib.espeak_Synth.argtypes = [
+        ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
+        ctypes.POINTER(ctypes.c_uint), ctypes.c_void_p,
+    ]  # fmt: skip
+    lib.espeak_Synth.restype = ctypes.c_int
+    lib.espeak_Synchronize.argtypes = []
+    lib.espeak_Synchronize.restype = ctypes.c_int
+    lib.espeak_ListVoices.argtypes = [ctypes.POINTER(_Voice)]
+    lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_Voice))
+    return lib, data_dir
+
+
+def _parse_languages(address: int | None) -> list[tuple[int, str]]:
+    languages = []
+    while address and (priority := ctypes.c_ubyte.from_address(address).value) != 0:
+        code = ctypes.string_at(address + 1)
+        languages.append((priority, code.decode()))
+        address += len(code) + 2
+    return languages
+
+
+def _voice_keys(voices: list[tuple[str, str, list[tuple[int, str]]]]) -> dict[str, str]:
+    """Every accepted spelling of a voice, lower-cased, mapped to the identifier espeak loads it by."""
+    names = {name.lower(): ident for name, ident, _ in voices}
+    files = {Path(ident).name.lower(): ident for _, ident, _ in voices}
+    best: dict[str, tuple[int, str]] = {}  # language code -> (priority, identifier); lower priority wins
+    for _, ident, codes in voices:
+        for priority, code in codes:
+            if code.lower() not in best or priority < best[code.lower()][0]:
+                best[code.lower()] = (priority, ident)
+    languages = {code: ident for code, (_, ident) in best.items()}
+    identifiers = {ident.lower(): ident for _, ident, _ in voices}
+    return names | files | languages | identifiers
+
+
+_engine: _Engine | None = None
+_lock = threading.Lock()
+
+
+def _engine_locked() -> _Engine:
+    global _engine
+    if _engine is None:
+        _engine = _Engine()
+    return _engine
+
+
+def _reset_lock_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()
+
+
+# Holding the lock across fork() means a child never inherits espeak halfway through a synthesis.
+os.register_at_fork(
+    before=lambda: _lock.acquire(),
+    after_in_parent=lambda: _lock.release(),
+    after_in_child=_reset_lock_in_child,
+)
+
+
+def synthesize(
+    text: str, *, voice: str = "en", rate_wpm: int = 160, pitch: int = 50
+) -> tuple[np.ndarray, int, list[WordTiming]]:
+    """Speak ``text`` with espeak-ng.
+
+    Returns float32 mono audio in [-1, 1] exactly as espeak produced it, espeak's native sample rate
+    (22050 Hz), and the timing of each spoken word. ``voice`` is a language code such as "en", "en-us"
+    or "en-gb" (see :func:`list_voices`), an espeak voice identifier such as "gmw/en-US", and may end
+    in "+variant" (e.g. "en+f3").
+
+    Repeated calls are not bit-identical: espeak's pitch flutter keeps a phase across calls that no API
+    resets, so the audio (not the word timings, which move by at most a millisecond or so) depends on
+    what the process synthesised before. A fresh process replaying the same calls gets the same audio.
+    """
+    _check_text(text)
+    _check_int("rate_wpm", rate_wpm, RATE_MIN_WPM, RATE_MAX_WPM, "words per minute")
+    _check_int("pitch", pitch, PITCH_MIN, PITCH_MAX, "(50 is normal)")
+    with _lock:
+        engine = _engine_locked()
+        capture = engine.synthesize(text, _resolve_voice(engine.voices, voice), rate_wpm, pitch)
+        sample_rate = engine.sample_rate
+    samples = np.concatenate(capture.chunks) if capture.chunks else np.zeros(0, dtype=np.int16)
+    audio = samples.astype(np.float32) / np.float32(32768.0)
+    duration_s = len(audio) / sample_rate
+    return audio, sample_rate, _word_timings(text, capture.words, capture.end_ms, duration_s)
+
+
+def list_voices(language: str | None = None) -> list[str]:
+    """Language codes usable as ``voice``, all of them or those of one language ("en" gives "en-us"...)."""
+    with _lock:
+        codes = _engine_locked().voices.languages
+    if language is None:
+        return list(codes)
+    wanted = language.strip().lower()
+    return [code for code in codes if code == wanted or code.startswith(wanted + "-")]
+
+
+def _check_text(text: str) -> None:
+    if not isinstance(text, str):
+        raise ConfigError(
+            f"text to speak must be a str, not {type(text).__name__}; pass the words as a string"
+        )
+    if not text.strip():
+        raise ConfigError(f"text to speak is empty ({text!r}); pass at least one word")
+    if "\x00" in text:
+        raise ConfigError("text to speak contains a NUL character; remove it")
+
+
+def _check_int(name: str, value: int, low: int, high: int, unit: str) -> None:
+    problem = "is not a whole number" if isinstance(value, bool) or not isinstance(value, int) else None
+    if problem is None and not low <= value <= high:
+        problem = "is out of range"
+    if problem is not None:
+        raise ConfigError(f"{name}={value!r} {problem}; use a whole number from {low} to {high} {unit}")
+
+
+def _resolve_voice(voices: _VoiceTable, voice: str) -> str:
+    """The espeak name to load for ``voice``, or ConfigError."""
+    base, plus, variant = str(voice).strip().partition("+")
+    identifier = voices.by_key.get(base.lower())
+    if identifier is None:
+        examples = ", ".join(
+            code for code in ("en", "en-us", "en-gb", "de", "fr", "es") if code in voices.by_key
+        )
+        raise ConfigError(
+            f"unknown voice {voice!r}; use a language code such as {examples} "
+            f"(fakebench.speech.list_voices() lists all {len(voices.languages)})"
+        )
+    if not plus:
+        return identifier
+    variant_file = voices.variants.get(variant.lower())
+    if variant_file is None:
+        examples = ", ".join(
+            name for name in ("f1", "f2", "f3", "m1", "m2", "m3", "klatt") if name in voices.variants
+        )
+        raise ConfigError(
+            f"unknown voice variant {variant!r} in {voice!r}; use one of the {len(voices.variants)} espeak "
+            f"variants, such as {examples}, or drop the '+{variant}'"
+        )
+    return f"{identifier}+{variant_file}"
+
+
+_TOKEN = re.compile(r"\S+")
+_EDGE_PUNCTUATION = string.punctuation + "‘’“”«»„‹›…–—¿¡"
+
+
+def _word_timings(
+    text: str, words: list[tuple[int, int]], end_ms: int | None, duration_s: float
+) -> list[WordTiming]:
+    """One timing per input word espeak spoke, from its (character index, audio ms) word events.
+
+    espeak's word lengths are unreliable ("well-known" is one event of length 4, "123" several events
+    for one token), so each event is attributed to the whitespace-separated token it starts in, and
+    later events in an already-seen token extend that word.
+    """
+    tokens = [match.span() for match in _TOKEN.finditer(text)]
+    token_starts = [start for start, _ in tokens]
+    spoken: list[tuple[int, float]] = []  # (token index, start s)
+    for char_index, audio_ms in words:
+        token = _token_at(tokens, token_starts, char_index)
+        if not spoken or token > spoken[-1][0]:
+            spoken.append((token, min(audio_ms / 1000, duration_s)))
+    last_start = spoken[-1][1] if spoken else 0.0
+    end_s = duration_s if end_ms is None or end_ms / 1000 <= last_start else min(end_ms / 1000, duration_s)
+    ends = [start for _, start in spoken[1:]] + [end_s]
+    return [
+        WordTiming(word=_word_text(text, *tokens[token]), start_s=start, end_s=end)
+        for (token, start), end in zip(spoken, ends, strict=True)
+    ]
+
+
+def _token_at(tokens: list[tuple[int, int]], token_starts: list[int], char_index: int) -> int:
+    """Index of the token that holds ``char_index``, or the next one when it falls in whitespace."""
+    index = max(bisect.bisect_right(token_starts, char_index) - 1, 0)
+    if char_index >= tokens[index][1] and index + 1 < len(tokens):
+        index += 1
+    return index
+
+
+def _word_text(text: str, start: int, end: int) -> str:
+    token = text[start:end]
+    return token.strip(_EDGE_PUNCTUATION) or token
