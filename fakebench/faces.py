@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fakebench.errors import NoFaceError, WeightsError
+from fakebench.errors import MediaError, NoFaceError, WeightsError
 from fakebench.media import Clip, file_sha256, iter_frames, probe
 
 ANALYSIS_VERSION = "faces-1"
@@ -536,8 +536,6 @@ def analyze(source: Clip | str | os.PathLike, *, options: AnalysisOptions | None
 
     ``track.meta`` records the source, the content hash, the analysis version and ``cache_hit``.
     """
-    import torch
-
     options = options or AnalysisOptions()
     if isinstance(source, Clip):
         content_key = "clip:" + source.content_hash()
@@ -547,8 +545,6 @@ def analyze(source: Clip | str | os.PathLike, *, options: AnalysisOptions | None
         content_key = f"file:{file_sha256(source)}|max_side={max_side}"
         label = str(source)
         if info.is_image:
-            from fakebench.errors import MediaError
-
             raise MediaError(f"{source} is a still image, not a video; analyze needs a video clip")
     path = _cache_path(content_key, options)
     if use_cache and path.is_file():
@@ -560,7 +556,6 @@ def analyze(source: Clip | str | os.PathLike, *, options: AnalysisOptions | None
             path.unlink(missing_ok=True)  # damaged entry: recompute, never trust it
 
     tracker = _Tracker(options)
-    n_threads = torch.get_num_threads()
     if isinstance(source, Clip):
         fps, (height, width) = source.fps, source.frames.shape[1:3]
         for start in range(0, source.n_frames, chunk_frames):
@@ -576,10 +571,15 @@ def analyze(source: Clip | str | os.PathLike, *, options: AnalysisOptions | None
             tracker.process(chunk, start)
             start += len(chunk)
         fps = fps_out[0]
-    torch.set_num_threads(n_threads)
+        if start < 2:
+            raise MediaError(f"{source} has only {start} frame(s); a video clip needs at least 2. "
+                             "If it is a still photo, pass it as an image")
+    truncated = source.truncated if isinstance(source, Clip) else any(trunc)
     meta = {"source": label, "content_key": content_key, "analysis_version": ANALYSIS_VERSION,
+            "media": _media_summary(source),
             "options": json.loads(options.key()), "cache_hit": False,
             "models": {"detector": "MTCNN (facenet-pytorch)", "landmarks": "dlib shape_predictor_68"}}
+    meta["media"]["truncated"] = bool(truncated)
     track = tracker.track(fps, width, height, meta)
     if use_cache:
         try:
@@ -587,3 +587,20 @@ def analyze(source: Clip | str | os.PathLike, *, options: AnalysisOptions | None
         except OSError:
             pass  # an unwritable cache costs time on the next run, never correctness
     return track
+
+
+def _media_summary(source: Clip | str | os.PathLike) -> dict:
+    """Container facts kept with the track, so a cached analysis needs no decoding at all."""
+    from fakebench.media import read_audio, rms_dbfs
+
+    if isinstance(source, Clip):
+        audio, sr, has_audio, truncated = source.audio, source.sample_rate, source.has_audio, source.truncated
+    else:
+        info = probe(source)
+        has_audio, truncated = info.has_audio, False
+        audio, sr = read_audio(source) if has_audio else (np.zeros(0, np.float32), 0)
+    level = rms_dbfs(audio)
+    return {"has_audio": bool(has_audio), "sample_rate": int(sr) if has_audio else None,
+            "audio_duration_s": round(audio.size / sr, 4) if has_audio and sr else 0.0,
+            "audio_rms_dbfs": round(level, 2) if np.isfinite(level) else None,
+            "truncated": bool(truncated)}

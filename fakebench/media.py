@@ -507,3 +507,27 @@ def _encode_mp4(target: str, clip: Clip, *, crf: int, preset: str) -> None:
                 af.time_base = Fraction(1, sr)
                 out.mux(aus.encode(af))
             out.mux(aus.encode(None))
+
+
+def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> Path:
+    """Write mono audio: 16-bit PCM for .wav, FLAC for .flac (lossless either way)."""
+    p = check_output_path(path)
+    codec = {".wav": ("wav", "pcm_s16le", "s16"), ".flac": ("flac", "flac", "s16")}.get(p.suffix.lower())
+    if codec is None:
+        raise InputFileError(f"cannot write audio to {p.name}: use a .wav or .flac file name")
+    fmt, codec_name, sample_fmt = codec
+
+    def encode(tmp: str) -> None:
+        pcm = (np.clip(np.asarray(audio, np.float32), -1, 1) * 32767).round().astype(np.int16)
+        with av.open(tmp, mode="w", format=fmt) as out:
+            stream = out.add_stream(codec_name, rate=int(sample_rate), layout="mono")
+            for start in range(0, pcm.size, 8192):
+                frame = av.AudioFrame.from_ndarray(pcm[None, start:start + 8192], format=sample_fmt,
+                                                   layout="mono")
+                frame.sample_rate = int(sample_rate)
+                frame.pts = start
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+
+    _atomic_write(p, encode)
+    return p

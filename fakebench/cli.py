@@ -1,0 +1,192 @@
+"""The `fakebench` command. Thin: parse, call the library, print, map user errors to exit code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fakebench.errors import EXIT_USER_ERROR, FakebenchError
+
+app = typer.Typer(
+    name="fakebench",
+    help="Benchmark suite for speech-driven talking-face deepfakes: generate, measure, detect, report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+weights_app = typer.Typer(help="Model weights: where each is found, or where fakebench looked.", no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
+
+out = Console()
+err = Console(stderr=True)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks for errors.")] = False,
+) -> None:
+    """fakebench: make talking-face fakes, measure them, detect them, report."""
+
+
+@app.command()
+def analyze(
+    clip: Annotated[Path, typer.Argument(help="Video file (mp4, avi, mov, mkv, webm).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    max_side: Annotated[int | None, typer.Option(help="Shrink frames so the longer side is at most this.")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute even when a cached analysis exists.")]
+    = False,
+) -> None:
+    """Detect and track the face in a clip (68 landmarks per frame) and print a summary.
+
+    The analysis is cached under $FAKEBENCH_CACHE (default ~/.cache/fakebench) by the file's SHA-256,
+    so a second run reads it back instantly (cache_hit: true).
+    """
+    from fakebench.faces import analyze as analyze_clip
+
+    track = analyze_clip(clip, max_side=max_side, use_cache=not no_cache)
+    media = track.meta.get("media", {})
+    summary = {
+        "clip": str(clip),
+        "frames": track.n_frames,
+        "fps": round(track.fps, 3),
+        "width": track.width,
+        "height": track.height,
+        "duration_s": round(track.n_frames / track.fps, 3),
+        "has_audio": media.get("has_audio", False),
+        "sample_rate": media.get("sample_rate"),
+        "audio_duration_s": media.get("audio_duration_s"),
+        "audio_rms_dbfs": media.get("audio_rms_dbfs"),
+        "audio_silent": media.get("has_audio", False) and (media.get("audio_rms_dbfs") or -999) < -60,
+        "truncated": media.get("truncated", False),
+        "face_frames": track.face_frames,
+        "faces_max": track.faces_max,
+        "landmark_ok_ratio": round(track.landmark_ok_ratio, 4),
+        "mean_shape_error": track.summary()["mean_shape_error"],
+        "cache_hit": bool(track.meta.get("cache_hit")),
+        "analysis_version": track.meta.get("analysis_version"),
+    }
+    if as_json:
+        print(json.dumps(summary))
+        return
+    _print_table(f"analysis of {clip}", summary)
+    if track.face_frames == 0:
+        err.print("[yellow]warning:[/] no face was found in any frame; metrics that need a face will refuse "
+                  "this clip")
+    elif track.faces_max > 1:
+        err.print(f"[yellow]warning:[/] up to {track.faces_max} faces in one frame; tracked the largest, "
+                  "most persistent one")
+
+
+@app.command()
+def speak(
+    text: Annotated[str, typer.Argument(help="What to say.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output .wav or .flac file.")],
+    voice: Annotated[str, typer.Option(help="espeak-ng voice, e.g. en, en-us, en-gb, de, fr, en+f3.")] = "en",
+    rate: Annotated[int, typer.Option(help="Speaking rate, words per minute (80-450).")] = 160,
+    pitch: Annotated[int, typer.Option(help="Pitch, 0-100.")] = 50,
+) -> None:
+    """Synthesize speech with the espeak-ng library shipped on PyPI (offline), and print word timings."""
+    from fakebench.media import write_audio
+    from fakebench.speech import synthesize
+
+    audio, sr, words = synthesize(text, voice=voice, rate_wpm=rate, pitch=pitch)
+    write_audio(output, audio, sr)
+    out.print(f"wrote {output}: {audio.size / sr:.2f} s at {sr} Hz, {len(words)} words")
+    for w in words:
+        out.print(f"  {w.start_s:6.3f}-{w.end_s:6.3f}  {w.word}")
+
+
+@weights_app.command("list")
+def weights_list(
+    verify: Annotated[bool, typer.Option("--verify", help="Hash every file found (slow for big files).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Each known model weight: found where (and checksum), or missing and every place fakebench looked."""
+    from fakebench.weights import get_spec, list_weights
+
+    rows = []
+    for loc in list_weights(verify=verify):
+        spec = get_spec(loc.name)
+        rows.append({
+            "name": loc.name, "found": loc.found, "where": loc.where, "path": str(loc.path) if loc.path else None,
+            "checksum": loc.checksum, "problem": loc.problem,
+            "searched": [str(p) for p in loc.searched], "source": spec.source, "licence": spec.licence,
+        })
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    table = Table(title="model weights (nothing is downloaded; see README 'Model weights')")
+    for col in ("name", "status", "where / looked in", "checksum"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        status = "[green]found[/]" if r["found"] else "[red]missing[/]"
+        place = f"{r['where']}: {r['path']}" if r["found"] else "; ".join(r["searched"])
+        table.add_row(r["name"], status, place, r["checksum"] + (f" ({r['problem']})" if r["problem"] else ""))
+    out.print(table)
+
+
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the demo's files.")] = Path("demo_out"),
+    photo: Annotated[str, typer.Option(help="Bundled photo: astronaut or grace_hopper.")] = "astronaut",
+    seconds: Annotated[float, typer.Option(help="Approximate length of the demo clip.")] = 4.0,
+) -> None:
+    """Offline demo: speech + a bundled real photo -> a clip, then analyze it (twice: cold, then cached)."""
+    from fakebench.demo import run_demo
+
+    run_demo(output, photo=photo, seconds=seconds, console=out)
+
+
+def _print_table(title: str, values: dict) -> None:
+    table = Table(title=title, show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    for k, v in values.items():
+        table.add_row(k, str(v))
+    out.print(table)
+
+
+def _format_warning(message, category, filename, lineno, file=None, line=None) -> str:
+    return f"warning: {' '.join(str(message).split())}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script. Returns (and exits with) the exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    verbose = "--verbose" in args or "-v" in args
+    warnings.formatwarning = _format_warning
+    try:
+        app(args=args, prog_name="fakebench", standalone_mode=False)
+        code = 0
+    except FakebenchError as e:
+        if verbose:
+            traceback.print_exc()
+        print(f"error: {e.one_line()}", file=sys.stderr)
+        code = EXIT_USER_ERROR
+    except typer.Exit as e:
+        code = e.exit_code
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        code = 130
+    except KeyboardInterrupt:
+        print("interrupted; finished work is kept", file=sys.stderr)
+        code = 130
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            code = e.exit_code
+        else:
+            raise
+    if argv is None:
+        sys.exit(code)
+    return code
