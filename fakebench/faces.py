@@ -604,3 +604,57 @@ def _media_summary(source: Clip | str | os.PathLike) -> dict:
             "audio_duration_s": round(audio.size / sr, 4) if has_audio and sr else 0.0,
             "audio_rms_dbfs": round(level, 2) if np.isfinite(level) else None,
             "truncated": bool(truncated)}
+
+
+@dataclass(frozen=True)
+class PhotoFace:
+    """The face chosen in a still photo: its 68 landmarks, box, detection score and how many faces were seen."""
+
+    landmarks: np.ndarray  # (68, 2) float64
+    box: np.ndarray  # (4,) x0, y0, x1, y1
+    score: float
+    n_faces: int
+
+
+def photo_face(image: np.ndarray, *, what: str = "the photo", options: AnalysisOptions | None = None) -> PhotoFace:
+    """Landmarks of the largest face in a photo; NoFaceError when there is none, a warning when several.
+
+    The photo is analysed exactly like a clip (a two-frame still clip), so its landmarks are
+    consistent with every clip's FaceTrack.
+    """
+    import warnings
+
+    from fakebench.media import ensure_rgb
+
+    rgb = ensure_rgb(image)
+    if min(rgb.shape[:2]) < 32:
+        raise NoFaceError(f"{what} is only {rgb.shape[1]}x{rgb.shape[0]} pixels; give a photo whose face is "
+                          "at least about 64 pixels wide")
+    track = analyze(Clip(frames=np.stack([rgb, rgb]), fps=25.0), options=options)
+    if not track.valid[0]:
+        raise NoFaceError(f"no face found in {what}; give a photo with one clearly visible frontal face")
+    if track.faces_max > 1:
+        warnings.warn(f"{track.faces_max} faces in {what}; using the largest", stacklevel=2)
+    return PhotoFace(landmarks=track.landmarks[0].astype(np.float64), box=track.boxes[0].astype(np.float64),
+                     score=float(track.scores[0]), n_faces=track.faces_max)
+
+
+def eye_aspect_ratio(landmarks: np.ndarray) -> np.ndarray:
+    """Eye aspect ratio (Soukupova & Cech 2016) averaged over both eyes, for (..., 68, 2) landmarks.
+
+    EAR = (|p2 - p6| + |p3 - p5|) / (2 |p1 - p4|) with p1..p6 the six points of one eye.
+    """
+    lm = np.asarray(landmarks, np.float64)
+
+    def one(eye: np.ndarray) -> np.ndarray:
+        d = lambda a, b: np.linalg.norm(eye[..., a, :] - eye[..., b, :], axis=-1)  # noqa: E731
+        return (d(1, 5) + d(2, 4)) / (2.0 * d(0, 3))
+
+    return (one(lm[..., RIGHT_EYE, :]) + one(lm[..., LEFT_EYE, :])) / 2.0
+
+
+def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
+    """Inner-lip opening (mean gap of points 61-67, 62-66, 63-65) in units of the inter-ocular distance."""
+    lm = np.asarray(landmarks, np.float64)
+    gap = np.linalg.norm(lm[..., [61, 62, 63], :] - lm[..., [67, 66, 65], :], axis=-1).mean(-1)
+    return gap / inter_ocular(lm)

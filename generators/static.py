@@ -1,0 +1,47 @@
+"""The photo held still (optionally with tiny head motion) with the audio attached: no lip movement at all."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fakebench.faces import eye_aspect_ratio, mouth_opening, photo_face
+from fakebench.generators.base import GeneratedClip, n_output_frames, register
+from fakebench.media import check_speech_audio, ensure_rgb, scaled_size, to_mono
+from fakebench.synthetic import head_motion, moving_photo
+
+
+@register("static")
+class StaticGenerator:
+    description = "the photo held still (optionally tiny head motion) with the audio attached: no lip movement"
+
+    def __init__(self, *, fps: float = 25.0, head_motion: bool = False, max_side: int | None = None) -> None:
+        self.fps = float(fps)
+        self.head_motion = head_motion
+        self.max_side = max_side
+
+    def generate(self, image: np.ndarray, audio: np.ndarray, sample_rate: int, *, seed: int = 0) -> GeneratedClip:
+        photo = ensure_rgb(image)
+        audio = to_mono(audio)
+        check_speech_audio(audio, sample_rate, fps=self.fps, what="the driving audio")
+        face = photo_face(photo)
+        n = n_output_frames(audio.size, sample_rate, self.fps)
+        h, w = photo.shape[:2]
+        out_w, out_h = scaled_size(w, h, self.max_side)
+        zoom = out_w / w
+        motion = (head_motion(n, self.fps, seed=seed, shift_px=1.5 * zoom, scale=0.004, rotation_deg=0.5)
+                  if self.head_motion else np.zeros((n, 4)))
+        centre = tuple(face.landmarks.mean(0))
+        # moving_photo puts `centre` at the middle of the frame; this offset keeps the face where it was.
+        offset = np.array([centre[0] * zoom - (out_w - 1) / 2, centre[1] * zoom - (out_h - 1) / 2, 0.0, 0.0])
+        moved = moving_photo(photo, n_frames=n, size=(out_h, out_w), fps=self.fps, centre=centre, zoom=zoom,
+                             motion=motion + offset, audio=audio, sample_rate=sample_rate)
+        truth = {
+            "generator": self.name, "seed": seed, "fps": self.fps, "n_frames": n,
+            "mouth_opening": [float(mouth_opening(face.landmarks))] * n,
+            "blinks": [], "blink_rate_per_min": 0.0,
+            "eye_aspect_ratio": float(eye_aspect_ratio(face.landmarks)),
+            "head_pose": {"columns": ["dx", "dy", "scale", "roll_deg"],
+                          "values": np.round(motion, 4)},
+            "faces_in_photo": face.n_faces,
+        }
+        return GeneratedClip(clip=moved.clip, ground_truth=truth)
