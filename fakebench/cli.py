@@ -22,7 +22,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-weights_app = typer.Typer(help="Model weights: where each is found, or where fakebench looked.", no_args_is_help=True)
+weights_app = typer.Typer(help="Model weights: where each is found, or where fakebench looked.",
+                          no_args_is_help=True)
 app.add_typer(weights_app, name="weights")
 
 out = Console()
@@ -40,9 +41,10 @@ def _root(
 def analyze(
     clip: Annotated[Path, typer.Argument(help="Video file (mp4, avi, mov, mkv, webm).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    max_side: Annotated[int | None, typer.Option(help="Shrink frames so the longer side is at most this.")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute even when a cached analysis exists.")]
-    = False,
+    max_side: Annotated[int | None, typer.Option(help="Shrink frames so the longer side is at most this.")]
+    = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache",
+                                           help="Recompute even when a cached analysis exists.")] = False,
 ) -> None:
     """Detect and track the face in a clip (68 landmarks per frame) and print a summary.
 
@@ -106,7 +108,8 @@ def speak(
 
 @weights_app.command("list")
 def weights_list(
-    verify: Annotated[bool, typer.Option("--verify", help="Hash every file found (slow for big files).")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="Hash every file found (slow for big files).")]
+    = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Each known model weight: found where (and checksum), or missing and every place fakebench looked."""
@@ -116,7 +119,8 @@ def weights_list(
     for loc in list_weights(verify=verify):
         spec = get_spec(loc.name)
         rows.append({
-            "name": loc.name, "found": loc.found, "where": loc.where, "path": str(loc.path) if loc.path else None,
+            "name": loc.name, "found": loc.found, "where": loc.where,
+            "path": str(loc.path) if loc.path else None,
             "checksum": loc.checksum, "problem": loc.problem,
             "searched": [str(p) for p in loc.searched], "source": spec.source, "licence": spec.licence,
         })
@@ -129,13 +133,15 @@ def weights_list(
     for r in rows:
         status = "[green]found[/]" if r["found"] else "[red]missing[/]"
         place = f"{r['where']}: {r['path']}" if r["found"] else "; ".join(r["searched"])
-        table.add_row(r["name"], status, place, r["checksum"] + (f" ({r['problem']})" if r["problem"] else ""))
+        problem = f" ({r['problem']})" if r["problem"] else ""
+        table.add_row(r["name"], status, place, r["checksum"] + problem)
     out.print(table)
 
 
 @app.command()
 def demo(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the demo's files.")] = Path("demo_out"),
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the demo's files.")]
+    = Path("demo_out"),
     photo: Annotated[str, typer.Option(help="Bundled photo: astronaut or grace_hopper.")] = "astronaut",
     seconds: Annotated[float, typer.Option(help="Approximate length of the demo clip.")] = 4.0,
 ) -> None:
@@ -179,14 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished work is kept", file=sys.stderr)
         code = 130
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            code = e.exit_code
+    except typer.TyperException as e:  # usage errors (typer vendors click: no `import click`)
+        show = getattr(e, "show", None)
+        if callable(show):
+            show()
         else:
-            raise
+            print(f"error: {' '.join(e.format_message().split())}", file=sys.stderr)
+        code = e.exit_code
     if argv is None:
         sys.exit(code)
     return code

@@ -47,7 +47,8 @@ class Clip:
 
     def __post_init__(self) -> None:
         if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
-            raise ValueError(f"frames must be uint8 (T, H, W, 3), got {self.frames.dtype} {self.frames.shape}")
+            raise ValueError(f"frames must be uint8 (T, H, W, 3), got {self.frames.dtype} "
+                             f"{self.frames.shape}")
         if self.audio.ndim != 1 or self.audio.dtype != np.float32:
             raise ValueError(f"audio must be float32 (N,), got {self.audio.dtype} {self.audio.shape}")
         if not self.fps > 0:
@@ -125,6 +126,9 @@ def check_output_path(path: str | os.PathLike) -> Path:
     parent = p.parent if str(p.parent) else Path(".")
     if p.is_dir():
         raise InputFileError(f"cannot write {p}: it is a folder; give a file name")
+    if parent.exists() and not parent.is_dir():
+        raise InputFileError(f"cannot write {p}: {parent} is a file, not a folder; "
+                             "choose another output path")
     if not parent.exists():
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -202,8 +206,11 @@ def _require_video(p: Path, c: av.container.InputContainer) -> av.video.stream.V
         raise MediaError(f"{p} is a still image, not a video; pass it where a photo is expected "
                          "(e.g. `fakebench generate --image`)")
     if not c.streams.video:
-        kind = "an audio file" if c.streams.audio else "a file without video"
-        raise MediaError(f"{p} is {kind} with no video stream; pass a video clip (mp4, avi, mov, mkv)")
+        if c.streams.audio:
+            raise MediaError(f"{p} is an audio file with no video stream; "
+                             "pass a video clip (mp4, avi, mov, mkv)")
+        raise MediaError(f"{p} has no video stream (no readable stream at all); it may be truncated or "
+                         "corrupt, or not a video; pass a video clip (mp4, avi, mov, mkv)")
     return c.streams.video[0]
 
 
@@ -212,10 +219,11 @@ def iter_frames(path: str | os.PathLike, *, chunk_frames: int = 64, max_side: in
                 fps_out: list | None = None, truncated_out: list | None = None) -> Iterator[np.ndarray]:
     """Decode a video in chunks of at most `chunk_frames` RGB frames, at a constant frame rate.
 
-    Variable-rate input is resampled to its average rate: each decoded frame goes to the output slot
-    nearest its timestamp; empty slots repeat the previous frame and surplus frames are dropped (as
-    ffmpeg's fps filter does). Memory is bounded by one chunk. The frame rate used is appended to
-    `fps_out` and whether decoding stopped at damage to `truncated_out`, when given.
+    Variable-rate input is resampled to its average rate, as ffmpeg's fps filter does: each decoded
+    frame goes to the output slot nearest its timestamp; when several frames land in one slot the
+    latest wins (it is the one on screen at the slot's time), and empty slots repeat the frame before
+    them. Memory is bounded by one chunk. The frame rate used is appended to `fps_out` and whether
+    decoding stopped at damage to `truncated_out`, when given.
     """
     p = check_input_file(path)
     with _open(p) as c:
@@ -226,49 +234,56 @@ def iter_frames(path: str | os.PathLike, *, chunk_frames: int = 64, max_side: in
             fps_out.append(fps)
         tb = float(vs.time_base) if vs.time_base else 1.0 / fps
         first_pts = vs.start_time if vs.start_time is not None else None
-        if start_s > 0:
-            target = int(start_s / tb) + (first_pts or 0)
-            c.seek(target, stream=vs, backward=True, any_frame=False)
+        seek_target = int(start_s / tb) + (first_pts or 0) if start_s > 0 else None
         end_s = start_s + duration_s if duration_s is not None else math.inf
         size: tuple[int, int] | None = None
         chunk: list[np.ndarray] = []
-        next_slot = 0
-        last: np.ndarray | None = None
+        pending: av.VideoFrame | None = None  # latest frame for slot `pending_slot`, not yet output
+        pending_slot = -1
         truncated = False
         decoded = 0
-        try:
-            for frame in c.decode(vs):
-                decoded += 1
-                if frame.pts is None:
-                    t = (next_slot / fps) + start_s
-                else:
-                    t = (frame.pts - (first_pts or 0)) * tb
+
+        def to_rgb(frame: av.VideoFrame) -> np.ndarray:
+            nonlocal size
+            if size is None:
+                size = scaled_size(frame.width, frame.height, max_side)
+            if size == (frame.width, frame.height):
+                return frame.to_ndarray(format="rgb24")
+            # convert, then scale: swscale's one-pass scale+convert darkens every level by ~2 (255 -> 253)
+            return frame.reformat(format="rgb24").reformat(width=size[0], height=size[1],
+                                                           interpolation="AREA").to_ndarray()
+
+        damage: list[Exception] = []
+        decoder = _decode_until_damage(p, c, vs, seek_target, damage)
+        for frame in decoder:
+            decoded += 1
+            if frame.pts is None:
+                slot = pending_slot + 1
+                if start_s + slot / fps >= end_s - 1e-9:
+                    break
+            else:
+                t = (frame.pts - (first_pts or 0)) * tb
                 if t < start_s - 0.5 / fps:
                     continue
                 if t >= end_s - 1e-9:
                     break
                 slot = int(round((t - start_s) * fps))
-                if slot < next_slot:
-                    continue
-                if size is None:
-                    size = scaled_size(frame.width, frame.height, max_side)
-                rgb = frame.to_ndarray(format="rgb24", width=size[0], height=size[1],
-                                       interpolation="AREA" if max_side else None)
-                while next_slot < slot and last is not None:  # fill gaps of variable-rate input
-                    chunk.append(last)
-                    next_slot += 1
+            if pending is not None and slot <= pending_slot:
+                if slot == pending_slot:  # a later frame in the same slot replaces the earlier one
+                    pending = frame
+                continue  # (a timestamp going backwards: dropped)
+            if pending is not None:
+                rgb = to_rgb(pending)
+                for _ in range(slot - pending_slot):  # the slot itself, then any gap after it
+                    chunk.append(rgb)
                     if len(chunk) >= chunk_frames:
                         yield np.stack(chunk)
                         chunk = []
-                chunk.append(rgb)
-                last = rgb
-                next_slot = slot + 1 if next_slot <= slot else next_slot + 1
-                if len(chunk) >= chunk_frames:
-                    yield np.stack(chunk)
-                    chunk = []
-        except (av.error.FFmpegError, ValueError) as e:
+            pending, pending_slot = frame, slot
+        decoder.close()
+        if damage:
             truncated = True
-            warnings.warn(f"{p}: decoding stopped after {decoded} frames ({_reason(e)}); "
+            warnings.warn(f"{p}: decoding stopped after {decoded} frames ({_reason(damage[0])}); "
                           "kept the decodable part", TruncatedMediaWarning, stacklevel=2)
         if not truncated and vs.frames and decoded and decoded < 0.9 * vs.frames and start_s == 0 \
                 and duration_s is None:
@@ -277,11 +292,53 @@ def iter_frames(path: str | os.PathLike, *, chunk_frames: int = 64, max_side: in
                           "truncated; kept the decodable part", TruncatedMediaWarning, stacklevel=2)
         if truncated_out is not None:
             truncated_out.append(truncated)
+        if pending is not None:
+            chunk.append(to_rgb(pending))
         if chunk:
             yield np.stack(chunk)
         if decoded == 0:
             raise MediaError(f"{p} has a video stream but no frame could be decoded; the file is corrupt "
                              "or truncated; re-encode or re-download it")
+
+
+def _decode_until_damage(p: Path, c: av.container.InputContainer, vs: av.video.stream.VideoStream,
+                         seek_target: int | None, damage: list[Exception]) -> Iterator[av.VideoFrame]:
+    """The frames of `vs` (after seeking to `seek_target`, when given) up to any damage.
+
+    At damage (a demuxing or decoding error, appended to `damage`) the frames the decoder already
+    holds (B-frame and threading delay: several frames) must still come out. A frame-threaded decoder
+    can lose them, raising or silently (seen with H.264 cut mid-packet), so when decoding stopped at
+    an error or well short of the container's frame count, the stream is decoded again without
+    threads, the frames already returned are skipped, and that decoder is drained after the damage.
+    """
+    if seek_target is not None:
+        c.seek(seek_target, stream=vs, backward=True, any_frame=False)
+    returned = 0
+    try:
+        for packet in c.demux(vs):
+            for frame in packet.decode():
+                returned += 1
+                yield frame
+    except (av.error.FFmpegError, ValueError) as e:
+        damage.append(e)
+    short = seek_target is None and bool(vs.frames) and returned < 0.9 * vs.frames
+    if not damage and not short:
+        return
+    with _open(p) as again:
+        stream = again.streams.video[0]
+        stream.thread_type = "NONE"
+        if seek_target is not None:
+            again.seek(seek_target, stream=stream, backward=True, any_frame=False)
+        n = 0
+        for decode in (lambda: (f for pk in again.demux(stream) for f in pk.decode()),
+                       lambda: stream.codec_context.decode(None)):
+            try:
+                for frame in decode():
+                    n += 1
+                    if n > returned:
+                        yield frame
+            except (av.error.FFmpegError, ValueError):
+                pass
 
 
 def read_clip(path: str | os.PathLike, *, max_side: int | None = None, start_s: float = 0.0,
@@ -320,11 +377,12 @@ def read_audio(path: str | os.PathLike, sr: int | None = None, *, start_s: float
     p = check_input_file(path)
     with _open(p) as c:
         if not c.streams.audio:
-            raise AudioError(f"{p} has no audio track; give a file with sound (wav, flac, mp3, m4a or a video "
-                             "with audio)")
+            raise AudioError(f"{p} has no audio track; give a file with sound (wav, flac, mp3, m4a or a "
+                             "video with audio)")
         stream = c.streams.audio[0]
         native = stream.codec_context.sample_rate
-        declared = int(stream.duration * stream.time_base * native) if stream.duration and stream.time_base else 0
+        declared = (int(stream.duration * stream.time_base * native)
+                    if stream.duration and stream.time_base else 0)
         resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=native)
         parts: list[np.ndarray] = []
         try:
@@ -372,7 +430,8 @@ def rms_dbfs(audio: np.ndarray) -> float:
     return 20 * math.log10(rms) if rms > 0 else -math.inf
 
 
-def check_speech_audio(audio: np.ndarray, sample_rate: int, *, fps: float = 25.0, what: str = "audio") -> None:
+def check_speech_audio(audio: np.ndarray, sample_rate: int, *, fps: float = 25.0,
+                       what: str = "audio") -> None:
     """Raise AudioError unless the audio is at least one video frame long and not silent."""
     if audio.size < sample_rate / fps:
         raise AudioError(f"{what} is {audio.size / sample_rate * 1000:.0f} ms long, shorter than one video "
@@ -456,7 +515,10 @@ def write_clip(path: str | os.PathLike, clip: Clip, *, crf: int = 18, preset: st
 
 
 def _atomic_write(p: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix or ".tmp", dir=p.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix or ".tmp", dir=p.parent)
+    except OSError as e:
+        raise InputFileError(f"cannot write {p} ({e.strerror or e}); choose a writable output path") from e
     os.close(fd)
     try:
         write(tmp)
