@@ -139,6 +139,76 @@ def weights_list(
 
 
 @app.command()
+def generate(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output mp4; ground truth -> OUT.json.")],
+    generator: Annotated[str, typer.Option("--generator", "-g", help="sda, warp, static or desync.")] = "sda",
+    image: Annotated[Path | None, typer.Option(help="Face photo (photo generators).")] = None,
+    audio: Annotated[Path | None, typer.Option(help="Driving audio: wav, flac, mp3, m4a or a video's track. "
+                                                    "With desync: replaces the clip's audio.")] = None,
+    video: Annotated[Path | None, typer.Option(help="Real clip (desync only).")] = None,
+    shift_frames: Annotated[int, typer.Option(help="desync: +K = audio K frames later than video.")] = 0,
+    checkpoint: Annotated[Path | None, typer.Option(help="sda: checkpoint folder (fakebench format) or an "
+                                                         "original .dat.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (noise, blinks, head motion).")] = 0,
+    fps: Annotated[float | None, typer.Option(help="Output frame rate for warp and static (default 25); sda "
+                                                   "uses its checkpoint's rate.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda (sda).")] = "auto",
+    no_paste_back: Annotated[bool, typer.Option("--no-paste-back", help="sda: output the raw model-size crop "
+                                                "instead of pasting it back into the photo.")] = False,
+    aligned: Annotated[bool, typer.Option("--aligned", help="sda: the photo is already an aligned face crop "
+                                          "at the model's size; no detection or warping.")] = False,
+) -> None:
+    """Make a fake: a photo + audio -> talking clip (sda, warp, static), or a real clip -> desync.
+
+    The mp4 holds round(audio duration x fps) frames with the driving audio muxed; OUT.json records
+    the ground truth (mouth opening, blinks, head pose, audio offset: whatever the generator did).
+    """
+    from fakebench.errors import ConfigError
+    from fakebench.generation import generate_desync, generate_from_photo
+
+    if generator == "desync":
+        if video is None:
+            raise ConfigError("--generator desync needs --video CLIP (and --shift-frames K)")
+        result = generate_desync(video, output, shift_frames=shift_frames, other_audio=audio, seed=seed)
+    else:
+        if image is None or audio is None:
+            raise ConfigError(f"--generator {generator} needs --image PHOTO and --audio AUDIO")
+        options: dict = {"fps": fps}
+        if generator == "sda":
+            if fps is not None:
+                raise ConfigError("--fps does not apply to sda: it renders at its checkpoint's video rate")
+            options = {"checkpoint": checkpoint, "device": device, "paste_back": not no_paste_back,
+                       "aligned": aligned}
+        elif checkpoint is not None or no_paste_back or aligned:
+            raise ConfigError(f"--checkpoint, --no-paste-back and --aligned apply to sda, not {generator}")
+        result = generate_from_photo(generator, image, audio, output, seed=seed, **options)
+    out.print(f"wrote {result.video} ({result.n_frames} frames, {result.width}x{result.height}, "
+              f"{result.fps:g} fps, made in {result.seconds:.1f} s) and {result.ground_truth}")
+
+
+@app.command("generators")
+def list_generators() -> None:
+    """List the generators with a one-line description each."""
+    from fakebench.generators.base import available
+
+    for name, description in available().items():
+        out.print(f"{name:8} {description}")
+
+
+@weights_app.command("convert")
+def weights_convert(
+    original: Annotated[Path, typer.Argument(help="Original speech-driven-animation checkpoint (grid.dat, "
+                                                  "timit.dat, crema.dat).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for fakebench's format.")],
+) -> None:
+    """Convert an original SDA .dat into fakebench's format (weights_only tensors + JSON config)."""
+    from fakebench.generators.sda.checkpoint import convert
+
+    folder = convert(original, output)
+    out.print(f"converted {original} -> {folder}")
+
+
+@app.command()
 def demo(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the demo's files.")]
     = Path("demo_out"),

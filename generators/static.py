@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 from fakebench.faces import eye_aspect_ratio, mouth_opening, photo_face
 from fakebench.generators.base import GeneratedClip, n_output_frames, register
-from fakebench.media import check_speech_audio, ensure_rgb, scaled_size, to_mono
+from fakebench.media import Clip, check_speech_audio, ensure_rgb, scaled_size, to_mono
 from fakebench.synthetic import head_motion, moving_photo
 
 
@@ -30,11 +31,17 @@ class StaticGenerator:
         zoom = out_w / w
         motion = (head_motion(n, self.fps, seed=seed, shift_px=1.5 * zoom, scale=0.004, rotation_deg=0.5)
                   if self.head_motion else np.zeros((n, 4)))
-        centre = tuple(face.landmarks.mean(0))
-        # moving_photo puts `centre` at the middle of the frame; this offset keeps the face where it was.
-        offset = np.array([centre[0] * zoom - (out_w - 1) / 2, centre[1] * zoom - (out_h - 1) / 2, 0.0, 0.0])
-        moved = moving_photo(photo, n_frames=n, size=(out_h, out_w), fps=self.fps, centre=centre, zoom=zoom,
-                             motion=motion + offset, audio=audio, sample_rate=sample_rate)
+        if self.head_motion:
+            centre = tuple(face.landmarks.mean(0))
+            # moving_photo puts `centre` at the middle of the frame; this offset keeps the face where it was.
+            offset = np.array([centre[0] * zoom - (out_w - 1) / 2, centre[1] * zoom - (out_h - 1) / 2, 0, 0])
+            clip = moving_photo(photo, n_frames=n, size=(out_h, out_w), fps=self.fps, centre=centre, zoom=zoom,
+                                motion=motion + offset, audio=audio, sample_rate=sample_rate).clip
+        else:
+            still = photo if (out_w, out_h) == (w, h) else np.asarray(
+                Image.fromarray(photo).resize((out_w, out_h), Image.LANCZOS))
+            clip = Clip(frames=np.broadcast_to(still, (n, *still.shape)).copy(), fps=self.fps, audio=audio,
+                        sample_rate=sample_rate)
         truth = {
             "generator": self.name, "seed": seed, "fps": self.fps, "n_frames": n,
             "mouth_opening": [float(mouth_opening(face.landmarks))] * n,
@@ -44,4 +51,4 @@ class StaticGenerator:
                           "values": np.round(motion, 4)},
             "faces_in_photo": face.n_faces,
         }
-        return GeneratedClip(clip=moved.clip, ground_truth=truth)
+        return GeneratedClip(clip=clip, ground_truth=truth)
