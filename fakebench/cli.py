@@ -209,6 +209,96 @@ def weights_convert(
 
 
 @app.command()
+def measure(
+    clips: Annotated[list[Path], typer.Argument(help="Clips to measure.")],
+    metrics: Annotated[str, typer.Option(help="Comma-separated: sync, blink, identity, quality.")]
+    = "sync,blink,quality",
+    reference: Annotated[Path | None, typer.Option(help="Source PHOTO (identity) or CLIP (identity, PSNR, SSIM, "
+                                                        "LMD against it, frame-aligned).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per clip (JSON Lines).")] = False,
+    table: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the rows to a .parquet table.")]
+    = None,
+) -> None:
+    """Per-clip metrics: lip-sync offset/confidence, blinks, identity distance, image quality.
+
+    sync: sync_offset_frames (+K = audio K frames later than video), sync_confidence, sync_method; lse_d/lse_c
+    only when syncnet_v2 weights are found. blink: blink_count, blink_rate_per_min, blink_frames,
+    blink_durations_ms, ibi_mean_s, ear_mean. identity (needs --reference): identity_distance (dlib, same
+    person below 0.6), identity_cosine. quality: cpbd; with a reference clip psnr, ssim, lmd_mouth, lmd_face.
+    Every row names the models and weights that produced its values.
+    """
+    from fakebench.measure import CLIP_METRICS, measure_clips, parse_metrics
+
+    wanted = parse_metrics(metrics, CLIP_METRICS)
+    rows = []
+    for row in measure_clips(clips, wanted, reference=reference):
+        rows.append(row)
+        for key in [k for k in row if k == "error" or k.endswith("_error")]:
+            err.print(f"[yellow]warning:[/] {row['clip']}: {key}: {row[key]}")
+        if as_json:
+            print(json.dumps(_jsonable(row)), flush=True)
+        else:
+            _print_table(f"metrics of {row['clip']}", {k: _short(v) for k, v in row.items() if k != "clip"})
+    if table is not None:
+        _write_table(table, rows)
+
+
+@app.command()
+def compare(
+    real: Annotated[Path, typer.Argument(help="Folder of real clips (or images).")],
+    fake: Annotated[Path, typer.Argument(help="Folder of fake clips (or images).")],
+    metrics: Annotated[str, typer.Option(help="Comma-separated: fid, kid, fd_dlib, identity.")] = "fid,kid,fd_dlib",
+    frames_per_clip: Annotated[int, typer.Option(help="Frames sampled evenly from each clip's face frames.")] = 8,
+    crop: Annotated[str, typer.Option(help="face (aligned face crops, as the field compares) or full frames.")]
+    = "face",
+    inception_weights: Annotated[Path | None, typer.Option(help="pt_inception-2015-12-05-6726825d.pth "
+                                                                "(else $FAKEBENCH_WEIGHTS, torch hub cache).")]
+    = None,
+    seed: Annotated[int, typer.Option(help="Seed for KID subsets.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Set metrics between real and fake: FID and KID (pytorch-fid's Inception), fd_dlib, identity.
+
+    Without the Inception weights, FID is not computed; its offline substitute is the Frechet distance on
+    dlib's 128-d face descriptors, reported as fd_dlib (never as fid). identity pairs the i-th real clip
+    with the i-th fake clip (sorted by name).
+    """
+    from fakebench.measure import SET_METRICS, compare_sets, parse_metrics
+
+    result = compare_sets(real, fake, parse_metrics(metrics, SET_METRICS), frames_per_clip=frames_per_clip,
+                          crop=crop, inception_weights=str(inception_weights) if inception_weights else None,
+                          seed=seed)
+    if as_json:
+        print(json.dumps(_jsonable(result)))
+    else:
+        _print_table(f"{real} vs {fake}", {k: _short(v) for k, v in result.items()})
+
+
+def _jsonable(value):
+    from fakebench.generators.base import to_jsonable
+
+    return to_jsonable(value)
+
+
+def _short(value) -> str:
+    text = str(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _write_table(path: Path, rows: list[dict]) -> None:
+    import pandas as pd
+
+    from fakebench.media import check_output_path
+
+    target = check_output_path(path)
+    frame = pd.DataFrame([_jsonable(r) for r in rows])
+    tmp = target.with_name(f".{target.name}.tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(target)
+    out.print(f"wrote {len(rows)} rows to {target}")
+
+
+@app.command()
 def demo(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the demo's files.")]
     = Path("demo_out"),

@@ -658,3 +658,11 @@ def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
     lm = np.asarray(landmarks, np.float64)
     gap = np.linalg.norm(lm[..., [61, 62, 63], :] - lm[..., [67, 66, 65], :], axis=-1).mean(-1)
     return gap / inter_ocular(lm)
+
+
+def subset_track(track: FaceTrack, indices: np.ndarray) -> FaceTrack:
+    """The track restricted to the given frames (for clips reduced to sampled frames)."""
+    idx = np.asarray(indices, dtype=np.int64)
+    arrays = {k: getattr(track, k)[idx] for k in FaceTrack.ARRAYS}
+    return FaceTrack(**arrays, fps=track.fps, width=track.width, height=track.height,
+                     meta={**track.meta, "subset_of_frames": idx.tolist()})
