@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from fakebench.generators.base import GeneratedClip, register
 
 from fakebench.errors import AudioError, ConfigError
+from fakebench.generators.base import GeneratedClip, register
 from fakebench.media import Clip, resample_audio, to_mono
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from fakebench.generators.base import GeneratedClip, n_output_frames, register
 from PIL import Image
 
 from fakebench.faces import eye_aspect_ratio, mouth_opening, photo_face
+from fakebench.generators.base import GeneratedClip, n_output_frames, register
 from fakebench.media import Clip, check_speech_audio, ensure_rgb, scaled_size, to_mono
 from fakebench.synthetic import head_motion, moving_photo
 

@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from fakebench.generators.base import available, create
-from fakebench.generators.desync import shift_audio
 from scipy import signal
 
 from fakebench.errors import AudioError, ConfigError, NoFaceError
 from fakebench.faces import analyze, mouth_opening
+from fakebench.generators.base import available, create
+from fakebench.generators.desync import shift_audio
 from fakebench.media import read_clip
 from fakebench.synthetic import moving_photo
 
