@@ -218,6 +218,8 @@ def measure(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per clip (JSON Lines).")] = False,
     table: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the rows to a .parquet table.")]
     = None,
+    syncnet_weights: Annotated[Path | None, typer.Option(help="syncnet_v2.model (else $FAKEBENCH_WEIGHTS, torch "
+                                                              "hub cache); gives lse_d/lse_c.")] = None,
 ) -> None:
     """Per-clip metrics: lip-sync offset/confidence, blinks, identity distance, image quality.
 
@@ -231,7 +233,7 @@ def measure(
 
     wanted = parse_metrics(metrics, CLIP_METRICS)
     rows = []
-    for row in measure_clips(clips, wanted, reference=reference):
+    for row in measure_clips(clips, wanted, reference=reference, syncnet_weights=syncnet_weights):
         rows.append(row)
         for key in [k for k in row if k == "error" or k.endswith("_error")]:
             err.print(f"[yellow]warning:[/] {row['clip']}: {key}: {row[key]}")

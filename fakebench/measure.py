@@ -50,7 +50,8 @@ class Reference:
         return self.photo if self.is_photo else (self.clip, self.track)
 
 
-def _clip_metric_functions(reference: Reference | None) -> dict[str, Callable[[Clip, FaceTrack], dict]]:
+def _clip_metric_functions(reference: Reference | None,
+                           syncnet_weights: str | os.PathLike | None) -> dict[str, Callable[[Clip, FaceTrack], dict]]:
     from fakebench.metrics.blink import blink_metrics
     from fakebench.metrics.identity import identity_metrics
     from fakebench.metrics.quality import quality_metrics
@@ -66,18 +67,22 @@ def _clip_metric_functions(reference: Reference | None) -> dict[str, Callable[[C
             return quality_metrics(clip, track, reference=reference.clip, reference_track=reference.track)
         return quality_metrics(clip, track)
 
-    return {"sync": sync_metrics, "blink": blink_metrics, "identity": identity, "quality": quality}
+    def sync(clip: Clip, track: FaceTrack) -> dict:
+        return sync_metrics(clip, track, syncnet_weights=syncnet_weights)
+
+    return {"sync": sync, "blink": blink_metrics, "identity": identity, "quality": quality}
 
 
 def measure_clips(paths: Sequence[str | os.PathLike], metrics: Sequence[str] = ("sync", "blink", "quality"), *,
-                  reference: str | os.PathLike | None = None) -> Iterator[dict]:
+                  reference: str | os.PathLike | None = None,
+                  syncnet_weights: str | os.PathLike | None = None) -> Iterator[dict]:
     """One flat row per clip: its metrics, the analysis it used, and `<metric>_error` for a metric that failed.
 
     A metric that cannot run on a clip (no audio for sync, no face…) records its one-line error in the row
     and the other metrics still run; a clip that cannot be read at all gets a row with `error`.
     """
     ref = Reference(reference) if reference is not None else None
-    functions = _clip_metric_functions(ref)
+    functions = _clip_metric_functions(ref, syncnet_weights)
     for path in paths:
         row: dict[str, Any] = {"clip": str(path)}
         try:

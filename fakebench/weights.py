@@ -130,9 +130,10 @@ for _spec in (
     WeightSpec(
         name="syncnet_v2",
         filename="syncnet_v2.model",
+        sha256_prefix="961e8696",
         source="the syncnet_python release (github.com/joonson/syncnet_python, download_model.sh: "
         "http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model)",
-        licence="MIT (syncnet_python)",
+        licence="research use under a Creative Commons Attribution licence (VGG, Oxford)",
         description="SyncNet audio-visual sync model (LSE-C / LSE-D)",
     ),
     WeightSpec(
