@@ -10,9 +10,12 @@ was written) is a `MediaError`.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import math
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -214,6 +217,22 @@ def _require_video(p: Path, c: av.container.InputContainer) -> av.video.stream.V
     return c.streams.video[0]
 
 
+@functools.cache
+def limit_heap_fragmentation() -> None:
+    """Keep big frame buffers out of glibc's heap so long videos run in bounded memory.
+
+    Decoding allocates and frees frame-sized buffers by the thousand, from several threads. glibc
+    raises its mmap threshold adaptively after such frees, moving later buffers onto the heap, where
+    they fragment: a 10-minute 720p analysis grew by about 1 MB per frame. A fixed 1 MiB threshold
+    (mallopt M_MMAP_THRESHOLD) keeps them mmapped and returned to the system when freed.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # -3 = M_MMAP_THRESHOLD
+        except (OSError, AttributeError):
+            pass  # not glibc: nothing to tune
+
+
 def iter_frames(path: str | os.PathLike, *, chunk_frames: int = 64, max_side: int | None = None,
                 start_s: float = 0.0, duration_s: float | None = None,
                 fps_out: list | None = None, truncated_out: list | None = None) -> Iterator[np.ndarray]:
@@ -226,6 +245,7 @@ def iter_frames(path: str | os.PathLike, *, chunk_frames: int = 64, max_side: in
     decoding stopped at damage to `truncated_out`, when given.
     """
     p = check_input_file(path)
+    limit_heap_fragmentation()
     with _open(p) as c:
         vs = _require_video(p, c)
         vs.thread_type = "AUTO"
