@@ -113,6 +113,8 @@ for _spec in (
     WeightSpec(
         name="dlib_face_recognition",
         filename="dlib_face_recognition_resnet_model_v1.dat",
+        sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+        size=22466066,
         source="package:face_recognition_models",
         package_path="models",
         licence="CC0 1.0 (dlib-models)",

@@ -217,6 +217,27 @@ def test_mfcc_equals_python_speech_features():
 
 # ---------------------------------------------------------------------------------------------- SyncNet
 
+@pytest.fixture(scope="module", autouse=True)
+def _registry_without_official_hash():
+    """Random test weights cannot carry the official file's SHA-256 prefix: use the entry without it."""
+    import dataclasses
+
+    from fakebench import weights
+
+    spec = weights.KNOWN_WEIGHTS["syncnet_v2"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(weights.KNOWN_WEIGHTS, "syncnet_v2", dataclasses.replace(spec, sha256_prefix=None))
+        yield spec
+
+
+def test_official_entry_refuses_a_file_with_another_hash(random_weights, _registry_without_official_hash):
+    from fakebench import weights
+    from fakebench.errors import WeightsError
+
+    with pytest.raises(WeightsError, match="961e8696"):
+        weights.verify_sha256(random_weights, _registry_without_official_hash)
+
+
 @pytest.fixture(scope="module")
 def random_state() -> dict[str, torch.Tensor]:
     """syncnet_v2-format weights, random: saved, as the 2019 file is, without num_batches_tracked."""
