@@ -220,6 +220,10 @@ def measure(
     = None,
     syncnet_weights: Annotated[Path | None, typer.Option(help="syncnet_v2.model (else $FAKEBENCH_WEIGHTS, torch "
                                                               "hub cache); gives lse_d/lse_c.")] = None,
+    facenet_weights: Annotated[Path | None, typer.Option(help="20180402-114759-vggface2.pt (else "
+                                                              "$FAKEBENCH_WEIGHTS, torch caches); "
+                                                              "adds facenet_cosine.")]
+    = None,
 ) -> None:
     """Per-clip metrics: lip-sync offset/confidence, blinks, identity distance, image quality.
 
@@ -233,7 +237,8 @@ def measure(
 
     wanted = parse_metrics(metrics, CLIP_METRICS)
     rows = []
-    for row in measure_clips(clips, wanted, reference=reference, syncnet_weights=syncnet_weights):
+    for row in measure_clips(clips, wanted, reference=reference, syncnet_weights=syncnet_weights,
+                             facenet_weights=facenet_weights):
         rows.append(row)
         for key in [k for k in row if k == "error" or k.endswith("_error")]:
             err.print(f"[yellow]warning:[/] {row['clip']}: {key}: {row[key]}")

@@ -50,8 +50,8 @@ class Reference:
         return self.photo if self.is_photo else (self.clip, self.track)
 
 
-def _clip_metric_functions(reference: Reference | None,
-                           syncnet_weights: str | os.PathLike | None) -> dict[str, Callable[[Clip, FaceTrack], dict]]:
+def _clip_metric_functions(reference: Reference | None, syncnet_weights: str | os.PathLike | None,
+                           facenet_weights: str | os.PathLike | None) -> dict[str, Callable[[Clip, FaceTrack], dict]]:
     from fakebench.metrics.blink import blink_metrics
     from fakebench.metrics.identity import identity_metrics
     from fakebench.metrics.quality import quality_metrics
@@ -60,7 +60,7 @@ def _clip_metric_functions(reference: Reference | None,
     def identity(clip: Clip, track: FaceTrack) -> dict:
         if reference is None:
             raise ConfigError("identity needs --reference PHOTO|CLIP (the source photo or the source clip)")
-        return identity_metrics(clip, track, reference.for_identity())
+        return identity_metrics(clip, track, reference.for_identity(), facenet_weights=facenet_weights)
 
     def quality(clip: Clip, track: FaceTrack) -> dict:
         if reference is not None and not reference.is_photo:
@@ -75,14 +75,15 @@ def _clip_metric_functions(reference: Reference | None,
 
 def measure_clips(paths: Sequence[str | os.PathLike], metrics: Sequence[str] = ("sync", "blink", "quality"), *,
                   reference: str | os.PathLike | None = None,
-                  syncnet_weights: str | os.PathLike | None = None) -> Iterator[dict]:
+                  syncnet_weights: str | os.PathLike | None = None,
+                  facenet_weights: str | os.PathLike | None = None) -> Iterator[dict]:
     """One flat row per clip: its metrics, the analysis it used, and `<metric>_error` for a metric that failed.
 
     A metric that cannot run on a clip (no audio for sync, no face…) records its one-line error in the row
     and the other metrics still run; a clip that cannot be read at all gets a row with `error`.
     """
     ref = Reference(reference) if reference is not None else None
-    functions = _clip_metric_functions(ref, syncnet_weights)
+    functions = _clip_metric_functions(ref, syncnet_weights, facenet_weights)
     for path in paths:
         row: dict[str, Any] = {"clip": str(path)}
         try:
