@@ -1,0 +1,181 @@
+"""The speech-driven animation GAN of Vougioukas, Petridis & Pantic (IJCV 2019): a clean-room reimplementation
+that loads the authors' released checkpoints (grid.dat, timit.dat, crema.dat) with strict checks.
+
+Modules, by role: ``audio_encoder``, ``identity_encoder``, ``noise_generator`` and ``frame_decoder`` (the
+networks, with the original's state-dict keys), ``generator`` (the generator network and the fast
+inference engine), ``winograd`` (the engine's convolutions), ``preprocessing`` (alignment, audio windows),
+``compositing`` (paste-back), ``checkpoint`` (I/O), ``reference`` (a plain port of the original forward
+pass, the baseline for tests and benchmarks).
+
+Importing this package registers the generator as "sda" without importing torch; the checkpoint I/O
+functions are re-exported lazily (``from fakebench.generators.sda import convert``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fakebench.errors import ConfigError
+from fakebench.generators.base import GeneratedClip, n_output_frames, register
+
+if TYPE_CHECKING:
+    from .checkpoint import SDACheckpoint
+
+DESCRIPTION = "speech-driven animation GAN (Vougioukas et al. 2019), clean-room reimplementation"
+_LAZY = {
+    "SDACheckpoint": "checkpoint", "load_original": "checkpoint", "load_fakebench": "checkpoint",
+    "save_fakebench": "checkpoint", "convert": "checkpoint", "load_any": "checkpoint",
+    "find_checkpoint": "checkpoint", "init_checkpoint": "checkpoint", "SDAConfig": "config",
+    "SDAEngine": "generator",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device != "cpu" and device != "cuda" and not device.startswith("cuda:"):
+        raise ConfigError(f"unknown device {device!r}; choose auto, cpu or cuda")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device} was asked for but CUDA is not available; use --device cpu or auto")
+    return device
+
+
+@register("sda")
+class SDAGenerator:
+    """A photo and speech -> the photo's face talking, with the SDA networks.
+
+    ``checkpoint``: an original ``.dat`` file, a fakebench weights folder, an already loaded
+    `SDACheckpoint`, or None to search (see `checkpoint.find_checkpoint`). A missing checkpoint raises the
+    WeightsError of the search when the generator is built. ``paste_back`` warps the generated 128x96
+    face crops back into the full photo; without it (and always with ``aligned``) the frames are the
+    network's crops. ``aligned`` means the photo already is a face crop aligned like the training data.
+    ``chunk_frames`` bounds memory: long audio is generated in chunks of this many frames.
+    """
+
+    name = "sda"
+    description = DESCRIPTION
+
+    def __init__(self, checkpoint: str | os.PathLike[str] | SDACheckpoint | None = None, *, device: str = "auto",
+                 paste_back: bool = True, aligned: bool = False, chunk_frames: int = 256) -> None:
+        from .checkpoint import SDACheckpoint, find_checkpoint, load_any
+        from .generator import SDAEngine
+
+        self.device = resolve_device(device)
+        if int(chunk_frames) < 1:
+            raise ConfigError(f"chunk_frames must be at least 1, got {chunk_frames}")
+        if isinstance(checkpoint, SDACheckpoint):
+            ckpt, self.checkpoint_path = checkpoint, None
+        else:
+            self.checkpoint_path = find_checkpoint(checkpoint)
+            ckpt = load_any(self.checkpoint_path)
+        # Only the engine's (folded) weights are kept, not the checkpoint's tensors.
+        self.config = ckpt.config
+        self.checkpoint_source, self.checkpoint_sha256 = ckpt.source, ckpt.sha256
+        self.paste_back = bool(paste_back)
+        self.aligned = bool(aligned)
+        self.chunk_frames = int(chunk_frames)
+        self.engine = SDAEngine(ckpt, self.device)
+
+    def generate(self, image: np.ndarray, audio: np.ndarray, sample_rate: int, *, seed: int = 0) -> GeneratedClip:
+        """Photo (H, W, 3) uint8 RGB (grey and RGBA accepted) and speech -> the talking clip, the driving
+        audio attached unmodified. NoFaceError without a face, AudioError for silent or too short audio."""
+        from fakebench.media import Clip
+
+        stream = self.stream(image, audio, sample_rate, seed=seed)
+        frames = np.empty((stream.n_frames, *stream.frame_size, 3), np.uint8)
+        done = 0
+        for chunk in stream.chunks:
+            frames[done:done + len(chunk)] = chunk
+            done += len(chunk)
+        clip = Clip(frames=frames, fps=stream.fps, audio=stream.audio, sample_rate=stream.sample_rate)
+        return GeneratedClip(clip=clip, ground_truth=stream.ground_truth)
+
+    def stream(self, image: np.ndarray, audio: np.ndarray, sample_rate: int, *, seed: int = 0) -> FrameStream:
+        """Like `generate`, but the frames come chunk by chunk (``chunk_frames`` each), so that a long clip
+        can be written out with bounded memory. Inputs are checked before this returns."""
+        import torch
+
+        from fakebench.media import ensure_rgb
+
+        from .compositing import PasteBack
+        from .config import NOISE_STD
+        from .noise_generator import draw_noise
+        from .preprocessing import align_photo, crop_to_tensor, prepare_audio
+
+        cfg = self.config
+        sound = prepare_audio(audio, sample_rate, cfg)  # first: a bad audio file fails before face detection
+        photo = ensure_rgb(image)
+        face = align_photo(photo, cfg, aligned=self.aligned)
+        plan = sound.plan
+        paste = self.paste_back and not self.aligned
+        composer = PasteBack.build(photo, face.crop_to_photo, cfg.img_size) if paste else None
+        truth = {
+            "generator": self.name,
+            "description": self.description,
+            "checkpoint": str(self.checkpoint_path) if self.checkpoint_path else self.checkpoint_source,
+            "checkpoint_source": self.checkpoint_source,
+            "checkpoint_sha256": self.checkpoint_sha256,
+            "seed": int(seed),
+            "fps": float(cfg.video_rate),
+            "n_frames": plan.n_frames,
+            "n_frames_expected": n_output_frames(sound.driving.size, sound.sample_rate, cfg.video_rate),
+            "img_size": list(cfg.img_size),
+            "audio_rate": cfg.audio_rate,
+            "noise_std": NOISE_STD,
+            "paste_back": paste,
+            "aligned": self.aligned,
+            "photo_size": list(photo.shape[:2]),
+            "crop_to_photo": np.round(face.crop_to_photo, 6),
+            "photo_landmarks": None if face.landmarks is None else np.round(face.landmarks, 3),
+            "faces_in_photo": face.n_faces,
+            "windows": plan.to_json(),
+            "device": self.device,
+            "engine": self.engine.algorithm,
+        }
+
+        def chunks() -> Iterator[np.ndarray]:
+            raw = self.engine.run(crop_to_tensor(face.crop), torch.from_numpy(plan.pad(sound.resampled)),
+                                  torch.from_numpy(plan.starts), draw_noise(plan.n_frames, cfg.aux_latent, seed),
+                                  chunk_frames=self.chunk_frames)
+            for chunk in raw:
+                # The original's frames: 125 y + 125 (not 127.5), clipped and truncated to uint8.
+                pixels = chunk.mul(125.0).add_(125.0).clamp_(0, 255).trunc_()
+                if composer is None:
+                    yield pixels.to(torch.uint8).cpu().numpy()
+                else:
+                    out = np.empty((len(pixels), *photo.shape), np.uint8)
+                    out[:] = photo
+                    composer.apply(pixels, out)
+                    yield out
+
+        return FrameStream(fps=float(cfg.video_rate), n_frames=plan.n_frames,
+                           frame_size=photo.shape[:2] if paste else cfg.img_size, audio=sound.driving,
+                           sample_rate=sound.sample_rate, ground_truth=truth, chunks=chunks())
+
+
+@dataclass(eq=False)
+class FrameStream:
+    """A clip being generated: everything but the frames, which ``chunks`` yields as (n, H, W, 3) uint8."""
+
+    fps: float
+    n_frames: int
+    frame_size: tuple[int, int]
+    audio: np.ndarray  # the driving audio, float32 mono at ``sample_rate``
+    sample_rate: int
+    ground_truth: dict[str, Any]
+    chunks: Iterator[np.ndarray]
