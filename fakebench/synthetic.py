@@ -22,6 +22,18 @@ class MovingPhoto:
         """Photo points (N, 2) -> their positions in every frame, (T, N, 2)."""
         return np.einsum("tij,nj->tni", self.transforms[:, :, :2], points) + self.transforms[:, None, :, 2]
 
+    def exact_track(self, photo_landmarks: np.ndarray):
+        """The ground-truth FaceTrack: the photo's 68 landmarks carried through every frame."""
+        from fakebench.faces import FaceTrack, box_from_landmarks
+
+        lms = self.map_points(photo_landmarks).astype(np.float32)
+        t = len(lms)
+        return FaceTrack(
+            boxes=np.stack([box_from_landmarks(lm.astype(np.float64)) for lm in lms]),
+            scores=np.ones(t, np.float32), landmarks=lms, valid=np.ones(t, bool), n_faces=np.ones(t, np.int16),
+            detected=np.zeros(t, bool), shape_errors=np.zeros(t, np.float32), fps=self.clip.fps,
+            width=self.clip.width, height=self.clip.height, meta={"source": "exact track of a moving photo"})
+
 
 def head_motion(n_frames: int, fps: float, *, seed: int = 0, shift_px: float = 12.0, scale: float = 0.08,
                 rotation_deg: float = 8.0) -> np.ndarray:

@@ -14,7 +14,7 @@ from PIL import Image
 
 from fakebench import weights
 from fakebench.errors import InputFileError, WeightsError
-from fakebench.faces import FaceTrack, box_from_landmarks, photo_face
+from fakebench.faces import photo_face
 from fakebench.metrics import fid
 from fakebench.synthetic import moving_photo
 
@@ -59,17 +59,6 @@ def _block(mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _no_download(*args, **kwargs):
     raise AssertionError("a test tried to download weights")
-
-
-def _track_of(moving, photo_landmarks: np.ndarray) -> FaceTrack:
-    """The exact face track of a moving photo: the photo's landmarks carried through each frame."""
-    lms = moving.map_points(photo_landmarks).astype(np.float32)
-    t = len(lms)
-    return FaceTrack(
-        boxes=np.stack([box_from_landmarks(lm.astype(np.float64)) for lm in lms]),
-        scores=np.ones(t, np.float32), landmarks=lms, valid=np.ones(t, bool), n_faces=np.ones(t, np.int16),
-        detected=np.zeros(t, bool), shape_errors=np.zeros(t, np.float32), fps=moving.clip.fps,
-        width=moving.clip.width, height=moving.clip.height)
 
 
 @pytest.fixture
@@ -336,7 +325,7 @@ def test_inception_features_keeps_order_across_sizes_and_batches() -> None:
 def test_sample_frames_takes_evenly_spaced_face_frames(astronaut: np.ndarray) -> None:
     face = photo_face(astronaut)
     moving = moving_photo(astronaut, n_frames=10, size=(128, 128), centre=(225, 130), zoom=0.5, seed=3)
-    track = _track_of(moving, face.landmarks)
+    track = moving.exact_track(face.landmarks)
     track.valid[[0, 1, 9]] = False  # faces in frames 2..8 only
     crops = fid.sample_frames([(moving.clip, track)], frames_per_clip=4, crop="face", size=299)
     assert crops.shape == (4, 299, 299, 3) and crops.dtype == np.uint8
@@ -360,7 +349,7 @@ def test_missing_inception_weights_give_fd_dlib_not_fid(no_inception: Path, astr
         for seed in seeds:
             moving = moving_photo(photo, n_frames=6, size=(160, 160), centre=tuple(face.landmarks.mean(0)),
                                   zoom=zoom, seed=seed)
-            out.append((moving.clip, _track_of(moving, face.landmarks)))
+            out.append((moving.clip, moving.exact_track(face.landmarks)))
         return out
 
     astro_a = clips(astronaut, 0.8, (1, 2))  # faces about 80 pixels wide in both people's clips

@@ -13,23 +13,12 @@ import torch
 from PIL import Image
 
 from fakebench.errors import ConfigError, NoFaceError, WeightsError
-from fakebench.faces import FaceTrack, analyze, box_from_landmarks, photo_face
+from fakebench.faces import FaceTrack, analyze, photo_face
 from fakebench.media import Clip
 from fakebench.metrics import identity
 from fakebench.synthetic import moving_photo
 
 FACENET_FILE = "20180402-114759-vggface2.pt"
-
-
-def _track_of(moving, photo_landmarks: np.ndarray) -> FaceTrack:
-    """The exact face track of a moving photo: the photo's landmarks carried through each frame."""
-    lms = moving.map_points(photo_landmarks).astype(np.float32)
-    t = len(lms)
-    return FaceTrack(
-        boxes=np.stack([box_from_landmarks(lm.astype(np.float64)) for lm in lms]),
-        scores=np.ones(t, np.float32), landmarks=lms, valid=np.ones(t, bool), n_faces=np.ones(t, np.int16),
-        detected=np.zeros(t, bool), shape_errors=np.zeros(t, np.float32), fps=moving.clip.fps,
-        width=moving.clip.width, height=moving.clip.height)
 
 
 def _jpeg(frames: np.ndarray, quality: int) -> np.ndarray:
@@ -49,7 +38,7 @@ def people(astronaut: np.ndarray, grace_hopper: np.ndarray) -> SimpleNamespace:
         face = photo_face(photo)
         moving = moving_photo(photo, n_frames=8, size=(192, 192), centre=tuple(face.landmarks.mean(0)),
                               zoom=zoom, seed=len(name))
-        clips[name] = (moving.clip, _track_of(moving, face.landmarks))
+        clips[name] = (moving.clip, moving.exact_track(face.landmarks))
     return SimpleNamespace(**clips, astronaut_photo=astronaut, grace_photo=grace_hopper)
 
 
