@@ -233,7 +233,8 @@ def setup_generic(name: str) -> Callable[[argparse.Namespace, str], dict[str, An
     return setup
 
 
-SETUPS: dict[str, Callable[[argparse.Namespace, str], dict[str, Any]]] = {"sda": setup_sda}
+SETUPS: dict[str, Callable[[argparse.Namespace, str], dict[str, Any]]] = {
+    "sda": setup_sda, "warp": setup_generic("warp"), "static": setup_generic("static")}
 
 
 # ---------------------------------------------------------------------------------------------- report
