@@ -169,7 +169,7 @@ def _faces(source: Reference, frames: int, what: str) -> tuple[list[np.ndarray],
     return list(clip.frames[idx]), track.landmarks[idx].astype(np.float64)
 
 
-def identity_metrics(clip: Clip, track: FaceTrack, reference: Reference, *, frames: int = 16,
+def identity_metrics(clip: Clip, track: FaceTrack, reference: Reference, *, frames: int = 8,
                      facenet_weights: str | os.PathLike | None = None, device: str = "cpu") -> dict:
     """How far the clip's face is from the reference person: a photo (H, W, 3) or a (Clip, FaceTrack)."""
     clip_frames, clip_landmarks = _faces((clip, track), frames, "identity metrics")
@@ -207,7 +207,7 @@ def _facenet_metrics(frames: list[np.ndarray], landmarks: np.ndarray, ref_frames
 
 
 def identity_set_metrics(real: Sequence[tuple[Clip, FaceTrack]], fake: Sequence[tuple[Clip, FaceTrack]], *,
-                         frames: int = 16, facenet_weights: str | os.PathLike | None = None) -> dict:
+                         frames: int = 8, facenet_weights: str | os.PathLike | None = None) -> dict:
     """Identity of each fake clip against its real counterpart (``real[i]`` <-> ``fake[i]``), averaged."""
     if len(real) != len(fake) or not real:
         raise ConfigError(f"identity set metrics need corresponding real and fake clips, got {len(real)} "
