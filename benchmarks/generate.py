@@ -135,10 +135,13 @@ def child_sda_compare(checkpoint: str, seconds: float, repeats: int) -> dict[str
 
 def child_sda_generate(checkpoint: str, seconds: float, paste_back: bool) -> dict[str, Any]:
     """End-to-end `generate` on the photo (paste-back) or on its aligned crop (memory run)."""
+    import torch  # noqa: F401  (its own footprint, before the model's)
+
     from fakebench.assets import load_photo
     from fakebench.generators.sda import SDAGenerator
     from fakebench.generators.sda.preprocessing import align_photo
 
+    baseline_mib = rss_mib()
     gen = SDAGenerator(checkpoint, device="cpu", paste_back=paste_back, aligned=not paste_back)
     loaded_mib, load_peak_mib = rss_mib(), peak_rss_mib()
     photo = load_photo("astronaut")
@@ -150,7 +153,8 @@ def child_sda_generate(checkpoint: str, seconds: float, paste_back: bool) -> dic
     clip = gen.generate(image, audio, 16000).clip
     elapsed = time.perf_counter() - t0
     return {"seconds": seconds, "frames": clip.n_frames, "frame_size": [clip.height, clip.width],
-            "wall_s": elapsed, "fps": clip.n_frames / elapsed, "rss_after_load_mib": loaded_mib,
+            "wall_s": elapsed, "fps": clip.n_frames / elapsed, "rss_after_imports_mib": baseline_mib,
+            "rss_after_load_mib": loaded_mib,
             "peak_rss_during_load_mib": load_peak_mib, "peak_rss_mib": peak_rss_mib(),
             "output_mib": clip.frames.nbytes / 2**20}
 
@@ -178,11 +182,13 @@ CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
 def in_child(task: str, threads: int, cache: str, **kwargs: Any) -> dict[str, Any]:
     spec = json.dumps({"task": task, "threads": threads, "kwargs": kwargs})
     env = {**os.environ, "FAKEBENCH_CACHE": cache}
+    load_before = os.getloadavg()[0]
     proc = subprocess.run([sys.executable, __file__, "--child", spec], capture_output=True, text=True, env=env)
+    load = [round(load_before, 2), round(os.getloadavg()[0], 2)]  # 1-minute load average before and after
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        return {"error": f"exit {proc.returncode}: " + " | ".join(tail), "load_average": load}
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "load_average": load}
 
 
 def run_child(spec: str) -> None:
@@ -254,17 +260,17 @@ def print_table(results: dict[str, Any]) -> None:
                 continue
             print(f"{c['seconds']:5.0f}s {c['frames']:7d} {c['reference_fps']:14.2f} {c['engine_fps']:14.2f} "
                   f"{c['speedup']:8.2f}x {c['max_abs_diff_raw']:15.2e} {c['max_abs_diff_pixels']:7.4f} "
-                  f"{c['reference_peak_rss_mib']:13.0f} {c['engine_peak_rss_mib']:13.0f}")
+                  f"{c['reference_peak_rss_mib']:13.0f} {c['engine_peak_rss_mib']:13.0f}   load {c['load_average']}")
         g = sda["generate_paste_back"]
         if "error" not in g:
             print(f"end-to-end generate, paste-back into {g['frame_size'][1]}x{g['frame_size'][0]}: "
-                  f"{g['fps']:.2f} frames/s")
+                  f"{g['fps']:.2f} frames/s, load {g['load_average']}")
         m = sda.get("memory_10min")
         if m and "error" not in m:
             print(f"10 min of audio ({m['frames']} frames, raw 128x96 crops): peak RSS {m['peak_rss_mib']:.0f} MiB "
-                  f"(after loading the model: {m['rss_after_load_mib']:.0f} MiB, peak while loading "
-                  f"{m['peak_rss_during_load_mib']:.0f} MiB; the output frames: {m['output_mib']:.0f} MiB), "
-                  f"{m['fps']:.2f} frames/s")
+                  f"(torch imported: {m['rss_after_imports_mib']:.0f} MiB; model loaded: "
+                  f"{m['rss_after_load_mib']:.0f} MiB, peak while loading {m['peak_rss_during_load_mib']:.0f} MiB; "
+                  f"output frames: {m['output_mib']:.0f} MiB), {m['fps']:.2f} frames/s, load {m['load_average']}")
         e = sda["reference_10min_estimate"]
         line = f"reference port, 10 min: skip copies alone {e['skip_copies_10min_gib']:.1f} GiB"
         if "extrapolated_10min_gib" in e:
