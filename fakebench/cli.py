@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from fakebench.cli_corpus import corpus_app
+from fakebench.cli_train import train_generator
 from fakebench.errors import EXIT_USER_ERROR, FakebenchError
 
 app = typer.Typer(
@@ -25,6 +27,8 @@ app = typer.Typer(
 weights_app = typer.Typer(help="Model weights: where each is found, or where fakebench looked.",
                           no_args_is_help=True)
 app.add_typer(weights_app, name="weights")
+app.add_typer(corpus_app, name="corpus")
+app.command("train-generator")(train_generator)
 
 out = Console()
 err = Console(stderr=True)

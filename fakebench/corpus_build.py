@@ -1,0 +1,381 @@
+"""Fake corpora from real ones: every real clip, every generator, resumable and in parallel.
+
+For each real clip the builder writes the clip itself, re-encoded after trimming its leading and trailing
+silence, and `per_clip` fakes per generator. A photo generator animates the sharpest, most frontal
+open-eyed frame of the clip (chosen by a face-quality score); `desync` shifts or swaps the clip's own
+audio. The driving audio is the clip's own (real and fake say the same words) or another clip's, trimmed
+the same way, so leading silence tells nothing apart. Each output clip is one task of
+`fakebench.execution.run_tasks`: a finished clip is never redone, a failed one is recorded and retried
+on the next run. Splits are inherited from the source clip's identity.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fakebench.corpus import (
+    Corpus,
+    CorpusError,
+    assign_splits,
+    claim_output,
+    load_corpus,
+    make_manifest,
+    write_corpus,
+)
+from fakebench.errors import AudioError, ConfigError, WeightsError
+from fakebench.execution import ResumeState, RunSummary, Task, run_tasks
+from fakebench.media import Clip
+
+AUDIO_MODES = ("own", "other-same-identity", "other")
+PHOTO_GENERATORS_WITH_FPS = ("warp", "static")
+STATE = ".build-state"
+MEDIA = "media"
+SPEECH_FLOOR_DB = 40.0  # frames this far below the loudest 10 ms count as silence ...
+SILENCE_DBFS = -55.0  # ... and anything under this level always does
+TRIM_PAD_S = 0.12  # silence kept before the first and after the last speech
+CANDIDATE_FRAMES = 12  # frames scored when choosing the identity photo
+DESYNC_SHIFT_FRAMES = (3, 12)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    generators: tuple[str, ...]
+    checkpoint: str | None = None
+    audio: str = "own"
+    per_clip: int = 1
+    seed: int = 0
+    device: str = "auto"
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"generators": ",".join(self.generators), "checkpoint": self.checkpoint, "audio": self.audio,
+                "per_clip": self.per_clip, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class ClipJob:
+    """Everything one worker needs to make one output clip (picklable, small)."""
+
+    clip_id: str
+    generator: str | None  # None: the real clip itself
+    source: dict[str, Any]  # manifest row of the real clip (paths absolute)
+    audio: dict[str, Any]  # manifest row of the clip whose audio drives it
+    seed: int
+    output: str  # the corpus folder
+    checkpoint: str | None = None
+    device: str = "auto"
+    problem: str | None = None  # known before running (e.g. no other clip to take audio from)
+
+
+@dataclass
+class BuildResult:
+    folder: Path
+    clips: int
+    summary: RunSummary
+    skipped_generators: dict[str, str] = field(default_factory=dict)
+
+
+def parse_generators(text: str) -> tuple[str, ...]:
+    from fakebench.generators.base import available
+
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    known = available()
+    unknown = [n for n in names if n not in known]
+    if not names or unknown:
+        raise ConfigError(f"unknown generator(s) {', '.join(unknown) or '(none given)'}; choose from "
+                          f"{', '.join(known)}")
+    return names
+
+
+# ---------------------------------------------------------------------------------------------- building
+
+def build_corpus(real: str | os.PathLike, output: str | os.PathLike, options: BuildOptions, *,
+                 workers: int = 1, executor: str = "local", progress: bool = True,
+                 ray_address: str | None = None, notify=print) -> BuildResult:
+    """Make the fake corpus OUTPUT from the real corpus REAL (resuming OUTPUT when it holds this same build)."""
+    _check_options(options)
+    corpus = load_corpus(real)
+    output = Path(output)
+    manifest_sha = hashlib.sha256((corpus.folder / "manifest.parquet").read_bytes()).hexdigest()
+    claim_output(output, {"kind": "build", "real": str(corpus.folder.resolve()), "real_manifest": manifest_sha,
+                          **options.fingerprint()})
+    return run_build(corpus, output, options, workers=workers, executor=executor, progress=progress,
+                     ray_address=ray_address, notify=notify)
+
+
+def _check_options(options: BuildOptions) -> None:
+    if options.audio not in AUDIO_MODES:
+        raise ConfigError(f"--audio must be one of {', '.join(AUDIO_MODES)}, got {options.audio!r}")
+    if not isinstance(options.per_clip, int) or options.per_clip < 1:
+        raise ConfigError(f"--per-clip must be a whole number >= 1, got {options.per_clip!r}")
+    if options.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {options.seed}")
+    parse_generators(",".join(options.generators))
+
+
+def run_build(corpus: Corpus, output: Path, options: BuildOptions, *, workers: int = 1, executor: str = "local",
+              progress: bool = True, ray_address: str | None = None, notify=print) -> BuildResult:
+    """Build into an already claimed OUTPUT folder."""
+    from fakebench.generators.base import _REGISTRY
+
+    real = corpus.manifest[corpus.manifest["label"] == "real"].copy()
+    if real.empty:
+        raise CorpusError(f"{corpus.folder} holds no real clips to make fakes from")
+    if real["split"].isna().any():
+        real["split"] = assign_splits(real["identity"], seed=options.seed)
+    skipped = _unavailable_generators(options)
+    for name, why in skipped.items():
+        notify(f"skipping generator {name}: {why}")
+    generators = tuple(g for g in options.generators if g not in skipped)
+    _remove_stale_temporaries(output / MEDIA)
+    plugins = tuple(sorted({_REGISTRY[g].__module__ for g in generators} - {"fakebench.generators.sda"}))
+    total = len(real) * (1 + len(generators) * options.per_clip)
+    summary = run_tasks(make_clip, plan_jobs(corpus.folder, real, output, options, generators),
+                        output / STATE, executor=executor, workers=workers, total=total,
+                        description=f"building {output.name}", progress=progress, ray_address=ray_address,
+                        plugin_modules=plugins)
+    state = ResumeState(output / STATE)
+    rows = list(state.results())
+    failures = state.failures()
+    problems = ([{"item": f"generator {n}", "error": why} for n, why in skipped.items()]
+                + [{"item": k, "error": v} for k, v in failures.items()]
+                + corpus.meta.get("problems", []))
+    if rows:
+        meta = {**corpus_meta_of(output), "complete": not failures and not skipped, "problems": problems,
+                "built_from": str(corpus.folder.resolve())}
+        write_corpus(output, make_manifest(rows), meta)
+    return BuildResult(folder=output, clips=len(rows), summary=summary, skipped_generators=skipped)
+
+
+def corpus_meta_of(folder: Path) -> dict[str, Any]:
+    from fakebench.corpus import read_meta
+
+    meta = read_meta(folder)
+    meta.pop("format", None)
+    return meta
+
+
+def _unavailable_generators(options: BuildOptions) -> dict[str, str]:
+    skipped = {}
+    if "sda" in options.generators:
+        from fakebench.generators.sda.checkpoint import find_checkpoint
+
+        try:
+            find_checkpoint(options.checkpoint)
+        except WeightsError as e:
+            skipped["sda"] = e.one_line()
+    return skipped
+
+
+def _remove_stale_temporaries(media: Path) -> None:
+    """Files a killed run was writing (atomic writes use hidden temporary names): never finished, so removed."""
+    if media.is_dir():
+        for path in media.rglob(".*"):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+
+
+def task_seed(seed: int, clip_id: str) -> int:
+    """A per-clip seed that does not depend on the order clips are made in."""
+    return int.from_bytes(hashlib.sha256(f"{seed}\x00{clip_id}".encode()).digest()[:4], "big") >> 1
+
+
+def plan_jobs(real_folder: Path, real: pd.DataFrame, output: Path, options: BuildOptions,
+              generators: tuple[str, ...]) -> Iterator[Task]:
+    """The build's tasks, lazily: first each real clip itself, then, generator by generator, the fakes."""
+    rows = {r["clip_id"]: _absolute(r, real_folder) for r in real.to_dict("records")}
+    by_identity: dict[str, list[str]] = defaultdict(list)
+    for clip_id, row in rows.items():
+        by_identity[row["identity"]].append(clip_id)
+    ids = sorted(rows)
+    for clip_id in ids:
+        row = rows[clip_id]
+        yield Task(clip_id, ClipJob(clip_id=clip_id, generator=None, source=row, audio=row,
+                                    seed=task_seed(options.seed, clip_id), output=str(output)))
+    for generator in generators:
+        for clip_id in ids:
+            for k in range(options.per_clip):
+                fake_id = f"{clip_id}.{generator}.{k}"
+                seed = task_seed(options.seed, fake_id)
+                audio_id, problem = choose_audio(clip_id, rows, by_identity, ids, options.audio, seed)
+                yield Task(fake_id, ClipJob(clip_id=fake_id, generator=generator, source=rows[clip_id],
+                                            audio=rows[audio_id] if audio_id else rows[clip_id], seed=seed,
+                                            output=str(output), checkpoint=options.checkpoint,
+                                            device=options.device, problem=problem))
+
+
+def _absolute(row: dict[str, Any], folder: Path) -> dict[str, Any]:
+    out = {k: (None if _missing(v) else v) for k, v in row.items()}
+    out["path"] = str((folder / row["path"]).resolve())
+    if out.get("audio_path"):
+        out["audio_path"] = str((folder / out["audio_path"]).resolve())
+    return out
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+def choose_audio(clip_id: str, rows: dict[str, dict], by_identity: dict[str, list[str]], ids: list[str],
+                 mode: str, seed: int) -> tuple[str | None, str | None]:
+    """The clip whose audio drives a fake of `clip_id`: (its id, None), or (None, why there is none)."""
+    if mode == "own":
+        return clip_id, None
+    identity = rows[clip_id]["identity"]
+    if mode == "other-same-identity":
+        candidates = [c for c in by_identity[identity] if c != clip_id]
+        why = f"identity {identity} has no other clip to take audio from (--audio other-same-identity)"
+    else:
+        candidates = [c for c in ids if rows[c]["identity"] != identity]
+        why = "no clip of another identity to take audio from (--audio other)"
+    if not candidates:
+        return None, why
+    return candidates[int(np.random.default_rng(seed).integers(len(candidates)))], None
+
+
+# ---------------------------------------------------------------------------------------------- one clip
+
+def make_clip(job: ClipJob) -> dict[str, Any]:
+    """Make one output clip (the real clip trimmed, or one fake), write it, and return its manifest row."""
+    from fakebench.media import file_sha256, write_clip
+
+    if job.problem:
+        raise CorpusError(job.problem)
+    output = Path(job.output)
+    source = job.source
+    real, trim = read_trimmed(source)
+    folder = "real" if job.generator is None else job.generator
+    relative = Path(MEDIA) / folder / source["identity"] / f"{job.clip_id}.mp4"
+    target = output / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    truth_relative = None
+    if job.generator is None:
+        write_clip(target, real)
+        clip = real
+    else:
+        audio = real if job.audio["clip_id"] == source["clip_id"] else read_trimmed(job.audio)[0]
+        made = run_generator(job, real, audio)
+        made.ground_truth.update({"source_clip": source["clip_id"], "audio_source": job.audio["clip_id"],
+                                  "silence_trim_s": trim})
+        made.save(target)
+        clip = made.clip
+        truth_relative = relative.with_suffix(".json").as_posix()
+    return {
+        "clip_id": job.clip_id, "path": relative.as_posix(), "label": "real" if job.generator is None else "fake",
+        "generator": job.generator, "identity": source["identity"], "source_clip": source["clip_id"],
+        "audio_source": job.audio["clip_id"], "split": source["split"], "fps": clip.fps,
+        "sample_rate": clip.sample_rate, "n_frames": clip.n_frames, "duration_s": round(clip.duration_s, 4),
+        "sha256": file_sha256(target), "ground_truth": truth_relative, "source": source.get("source"),
+    }
+
+
+def read_trimmed(row: dict[str, Any]) -> tuple[Clip, list[float]]:
+    """The clip of a manifest row (audio from its separate file when it has one), silence trimmed."""
+    from fakebench.media import read_audio, read_clip
+
+    clip = read_clip(row["path"])
+    if row.get("audio_path"):
+        clip = clip.with_audio(*read_audio(row["audio_path"]))
+    if not clip.has_audio:
+        raise AudioError(f"{row['path']} has no audio; a talking-face clip needs its speech")
+    return trim_silence(clip)
+
+
+def speech_bounds(audio: np.ndarray, sample_rate: int) -> tuple[float, float]:
+    """(start, end) in seconds of the speech: from the first to the last 10 ms window within
+    SPEECH_FLOOR_DB of the loudest one (and above SILENCE_DBFS)."""
+    hop = max(1, sample_rate // 100)
+    n = audio.size // hop
+    if n == 0:
+        raise AudioError("the audio is shorter than 10 ms")
+    power = np.square(audio[: n * hop].astype(np.float64)).reshape(n, hop).mean(1)
+    level = 10 * np.log10(power + 1e-12)
+    loud = np.flatnonzero(level >= max(level.max() - SPEECH_FLOOR_DB, SILENCE_DBFS))
+    if loud.size == 0:
+        raise AudioError(f"the audio is silent (loudest 10 ms at {level.max():.0f} dBFS); a talking clip needs speech")
+    return loud[0] * hop / sample_rate, (loud[-1] + 1) * hop / sample_rate
+
+
+def trim_silence(clip: Clip, pad_s: float = TRIM_PAD_S) -> tuple[Clip, list[float]]:
+    """The clip cut to its speech plus `pad_s` each side, on whole video frames, audio and video together.
+
+    Real clips and the audio that drives fakes go through this same function, so both start and end with
+    the same amount of silence. Returns the clip and [start, end] of the cut in seconds.
+    """
+    start_s, end_s = speech_bounds(clip.audio, clip.sample_rate)
+    first = max(0, int(np.floor((start_s - pad_s) * clip.fps)))
+    last = min(clip.n_frames, int(np.ceil((end_s + pad_s) * clip.fps)))
+    if last - first < 2:
+        raise AudioError(f"only {last - first} frame(s) of the clip hold speech; a talking clip needs more")
+    a = int(round(first / clip.fps * clip.sample_rate))
+    b = int(round(last / clip.fps * clip.sample_rate))
+    trimmed = Clip(frames=clip.frames[first:last], fps=clip.fps, audio=clip.audio[a:b],
+                   sample_rate=clip.sample_rate)
+    return trimmed, [round(first / clip.fps, 4), round(last / clip.fps, 4)]
+
+
+@functools.lru_cache(maxsize=8)
+def _generator(name: str, options: tuple[tuple[str, Any], ...]):
+    """One generator instance per process and options (a checkpoint is loaded once, not per clip)."""
+    from fakebench.generators.base import create
+
+    return create(name, **dict(options))
+
+
+def run_generator(job: ClipJob, real: Clip, audio: Clip):
+    """One fake: `desync` from the real clip, a photo generator from the clip's best frame."""
+    name = job.generator
+    if name == "desync":
+        rng = np.random.default_rng(job.seed)
+        own = job.audio["clip_id"] == job.source["clip_id"]
+        shift = int(rng.integers(*DESYNC_SHIFT_FRAMES, endpoint=True) * rng.choice([-1, 1])) if own else 0
+        generator = _generator("desync", (("shift_frames", shift),))
+        other = {} if own else {"other_audio": audio.audio, "other_sample_rate": audio.sample_rate,
+                                "audio_source": job.audio["clip_id"]}
+        return generator.from_clip(real, seed=job.seed, **other)
+    options: tuple[tuple[str, Any], ...] = ()
+    if name == "sda":
+        options = (("checkpoint", job.checkpoint), ("device", job.device))
+    elif name in PHOTO_GENERATORS_WITH_FPS:
+        options = (("fps", real.fps),)
+    index, photo, score = choose_identity_frame(real)
+    made = _generator(name, options).generate(photo, audio.audio, audio.sample_rate, seed=job.seed)
+    made.ground_truth["identity_frame"] = {"index": index, "quality_score": round(score, 4)}
+    return made
+
+
+def choose_identity_frame(clip: Clip) -> tuple[int, np.ndarray, float]:
+    """The clip's best frame to animate: sharp (Laplacian variance of the aligned face), frontal (nose
+    centred between the jaw ends), eyes open, confidently detected. Returns (index, frame, score)."""
+    from scipy.ndimage import laplace
+
+    from fakebench.faces import align_faces, analyze, eye_aspect_ratio
+
+    candidates = np.unique(np.linspace(0, clip.n_frames - 1, min(CANDIDATE_FRAMES, clip.n_frames)).round()
+                           ).astype(int)
+    track = analyze(Clip(frames=np.ascontiguousarray(clip.frames[candidates]), fps=clip.fps))
+    if not track.valid.any():
+        from fakebench.errors import NoFaceError
+
+        raise NoFaceError(f"no face found in {len(candidates)} frames sampled from the clip; it cannot be animated")
+    lm = track.landmarks.astype(np.float64)
+    crops = align_faces(clip.frames[candidates], lm, size=(128, 128))
+    grey = crops.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    sharpness = np.array([laplace(g).var() for g in grey])
+    left = np.linalg.norm(lm[:, 30] - lm[:, 0], axis=1)
+    right = np.linalg.norm(lm[:, 30] - lm[:, 16], axis=1)
+    frontal = 1 - np.abs(left - right) / (left + right)
+    eyes_open = np.clip(eye_aspect_ratio(lm) / 0.2, 0, 1)
+    score = sharpness / max(np.nanmax(sharpness), 1e-9) * frontal ** 2 * eyes_open * track.scores
+    score = np.where(track.valid, np.nan_to_num(score), -1.0)
+    best = int(np.argmax(score))
+    return int(candidates[best]), clip.frames[candidates[best]], float(score[best])

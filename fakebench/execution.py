@@ -1,0 +1,305 @@
+"""Map a function over many work items: in this process, in a process pool, or on Ray; resumable.
+
+Each item is a `Task` with a unique key. The function runs on the task's payload and returns a small
+JSON-able dict (a manifest row, say); whatever big output it makes (video files) it writes itself,
+atomically. Right after the function returns, the worker that ran it writes a finished-marker
+``STATE/done/KEY.json`` holding the result (temp file, then rename), so:
+
+- a task whose marker exists is never run again, whichever process or machine finished it;
+- a run killed at any moment (even ``kill -9``) restarts where it stopped: at most the tasks that were
+  running are redone, and a half-written file is never taken as finished (the marker comes after it);
+- a task that raises is recorded in ``STATE/failed/KEY.json`` with its error, and the others go on;
+  the next run tries it again.
+
+Tasks are taken from an iterator and only a few (two per worker) are in flight at once, and results are
+written to disk rather than kept, so memory stays bounded whatever the number of tasks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fakebench.errors import ConfigError, FakebenchError
+
+EXECUTORS = ("local", "pool", "ray")
+IN_FLIGHT_PER_WORKER = 2
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]{0,200}$")
+
+
+@dataclass(frozen=True)
+class Task:
+    key: str  # unique within a run; also the marker's file name
+    payload: Any  # picklable: what the function needs to do this task
+
+
+@dataclass
+class RunSummary:
+    total: int = 0
+    done_before: int = 0  # finished by an earlier run, skipped
+    done_now: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # key -> one-line error
+    seconds: float = 0.0
+
+    @property
+    def done(self) -> int:
+        return self.done_before + self.done_now
+
+
+# ---------------------------------------------------------------------------------------------- markers
+
+def check_key(key: str) -> str:
+    if not _SAFE_KEY.match(key):
+        raise ConfigError(f"task key {key!r} is not usable as a file name; use letters, digits and . _ - = +")
+    return key
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so the file either does not exist or is complete (temp file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_marker(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class ResumeState:
+    """The markers of one run's folder: ``done/`` (results) and ``failed/`` (errors)."""
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        self.done_dir = self.folder / "done"
+        self.failed_dir = self.folder / "failed"
+
+    def prepare(self) -> None:
+        for d in (self.done_dir, self.failed_dir):
+            d.mkdir(parents=True, exist_ok=True)
+            for stale in d.glob(".*.tmp"):  # a marker being written when the last run was killed
+                stale.unlink(missing_ok=True)
+
+    def is_done(self, key: str) -> bool:
+        return (self.done_dir / f"{key}.json").is_file()
+
+    def mark_done(self, key: str, result: dict) -> None:
+        write_json_atomic(self.done_dir / f"{key}.json", {"key": key, "result": result})
+        (self.failed_dir / f"{key}.json").unlink(missing_ok=True)
+
+    def mark_failed(self, key: str, error: str, kind: str) -> None:
+        write_json_atomic(self.failed_dir / f"{key}.json", {"key": key, "error": error, "type": kind})
+
+    def results(self) -> Iterator[dict]:
+        """Every finished task's result, in key order (read one at a time)."""
+        for path in sorted(self.done_dir.glob("*.json")):
+            marker = read_marker(path)
+            if marker is not None:
+                yield marker["result"]
+
+    def failures(self) -> dict[str, str]:
+        out = {}
+        for path in sorted(self.failed_dir.glob("*.json")):
+            marker = read_marker(path)
+            if marker is not None:
+                out[marker["key"]] = marker["error"]
+        return out
+
+
+# ---------------------------------------------------------------------------------------------- workers
+
+def init_worker(modules: tuple[str, ...] = ()) -> None:
+    """Per worker process: one torch thread (workers are the parallelism), and the modules that register
+    plugins (generators defined outside fakebench) imported, so their registries match the parent's."""
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    for name in modules:
+        importlib.import_module(name)
+
+
+def run_one(fn: Callable[[Any], dict], task: Task, state_folder: str,
+            modules: tuple[str, ...] = ()) -> tuple[str, bool, str]:
+    """Run one task and write its marker. Returns (key, finished, error). Never raises for the task's errors."""
+    for name in modules:
+        importlib.import_module(name)
+    state = ResumeState(state_folder)
+    try:
+        result = fn(task.payload)
+    except Exception as e:  # isolation: one bad clip must not stop the others
+        message = e.one_line() if isinstance(e, FakebenchError) else f"{type(e).__name__}: {' '.join(str(e).split())}"
+        state.mark_failed(task.key, message[:2000], type(e).__name__)
+        return task.key, False, message
+    state.mark_done(task.key, result)
+    return task.key, True, ""
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+def run_tasks(fn: Callable[[Any], dict], tasks: Iterable[Task], state_folder: str | os.PathLike, *,
+              executor: str = "local", workers: int = 1, total: int | None = None, description: str = "tasks",
+              progress: bool = True, ray_address: str | None = None, plugin_modules: tuple[str, ...] = (),
+              on_result: Callable[[str, bool, str], None] | None = None) -> RunSummary:
+    """Run `fn` over `tasks` (skipping finished ones) and return counts; results stay in the markers.
+
+    ``fn`` must be a module-level function (it is pickled for pool and Ray workers). ``plugin_modules`` are
+    imported in each worker first. ``on_result(key, finished, error)`` is called in this process per task.
+    """
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
+    state = ResumeState(state_folder)
+    state.prepare()
+    summary = RunSummary()
+    t0 = time.perf_counter()
+    seen: set[str] = set()
+
+    def pending() -> Iterator[Task]:
+        for task in tasks:
+            check_key(task.key)
+            if task.key in seen:
+                raise ConfigError(f"two tasks have the key {task.key!r}; every clip id must be unique")
+            seen.add(task.key)
+            summary.total += 1
+            if state.is_done(task.key):
+                summary.done_before += 1
+                bar.advance(task.key)
+                continue
+            yield task
+
+    def record(key: str, finished: bool, error: str) -> None:
+        if finished:
+            summary.done_now += 1
+        else:
+            summary.failed[key] = error
+        bar.advance(key, failed=not finished)
+        if on_result is not None:
+            on_result(key, finished, error)
+
+    with _Progress(description, total, enabled=progress) as bar:
+        if executor == "local":
+            for task in pending():
+                record(*run_one(fn, task, str(state.folder)))
+        elif executor == "pool":
+            _run_pool(fn, pending(), str(state.folder), workers, plugin_modules, record)
+        else:
+            _run_ray(fn, pending(), str(state.folder), workers, plugin_modules, record, ray_address)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _run_pool(fn, tasks: Iterator[Task], folder: str, workers: int, modules: tuple[str, ...], record) -> None:
+    import multiprocessing as mp
+
+    # forkserver: workers fork from a clean server process (no torch threads started, unlike this one may
+    # have), so forking is safe and quick; the server imports the heavy modules once for all workers.
+    context = mp.get_context("forkserver")
+    preload = [m for m in (fn.__module__, "torch", *modules) if m != "__main__"]
+    context.set_forkserver_preload(preload)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
+                             initargs=(modules,)) as pool:
+        in_flight: set[Future] = set()
+        for task in tasks:
+            in_flight.add(pool.submit(run_one, fn, task, folder))
+            if len(in_flight) >= workers * IN_FLIGHT_PER_WORKER:
+                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    record(*f.result())
+        for f in _as_completed(in_flight):
+            record(*f.result())
+
+
+def _as_completed(futures: set[Future]) -> Iterator[Future]:
+    while futures:
+        finished, futures = wait(futures, return_when=FIRST_COMPLETED)
+        yield from finished
+
+
+def _run_ray(fn, tasks: Iterator[Task], folder: str, workers: int, modules: tuple[str, ...], record,
+             address: str | None) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--executor ray needs Ray: pip install 'fakebench[ray]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    remote = ray.remote(num_cpus=1)(_ray_task)
+    try:
+        in_flight: list = []
+        for task in tasks:
+            in_flight.append(remote.remote(fn, task, folder, modules))
+            if len(in_flight) >= workers * IN_FLIGHT_PER_WORKER:
+                finished, in_flight = ray.wait(in_flight, num_returns=1)
+                for ref in finished:
+                    record(*ray.get(ref))
+        while in_flight:
+            finished, in_flight = ray.wait(in_flight, num_returns=1)
+            for ref in finished:
+                record(*ray.get(ref))
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _ray_task(fn, task: Task, folder: str, modules: tuple[str, ...]) -> tuple[str, bool, str]:
+    init_worker(modules)
+    return run_one(fn, task, folder)
+
+
+class _Progress:
+    """A rich progress bar counting finished and failed tasks (silent when disabled)."""
+
+    def __init__(self, description: str, total: int | None, *, enabled: bool) -> None:
+        self.description = description
+        self.total = total
+        self.enabled = enabled
+        self.failed = 0
+        self._progress = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TextColumn("{task.fields[failed]}"), TimeRemainingColumn(), transient=False)
+            self._progress.start()
+            self._id = self._progress.add_task(self.description, total=self.total, failed="")
+        return self
+
+    def advance(self, key: str, *, failed: bool = False) -> None:
+        if self._progress is None:
+            return
+        self.failed += failed
+        self._progress.update(self._id, advance=1,
+                              failed=f"[red]{self.failed} failed[/]" if self.failed else "")
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()
