@@ -33,7 +33,7 @@ from fakebench.corpus import (
     write_corpus,
 )
 from fakebench.errors import AudioError, ConfigError, WeightsError
-from fakebench.execution import ResumeState, RunSummary, Task, run_tasks
+from fakebench.execution import ResumeState, RunSummary, Task, check_executor, run_tasks
 from fakebench.media import Clip
 
 AUDIO_MODES = ("own", "other-same-identity", "other")
@@ -103,6 +103,7 @@ def build_corpus(real: str | os.PathLike, output: str | os.PathLike, options: Bu
                  ray_address: str | None = None, notify=print) -> BuildResult:
     """Make the fake corpus OUTPUT from the real corpus REAL (resuming OUTPUT when it holds this same build)."""
     _check_options(options)
+    check_executor(executor, workers)
     corpus = load_corpus(real)
     output = Path(output)
     manifest_sha = hashlib.sha256((corpus.folder / "manifest.parquet").read_bytes()).hexdigest()

@@ -158,6 +158,13 @@ def run_one(fn: Callable[[Any], dict], task: Task, state_folder: str,
 
 # ---------------------------------------------------------------------------------------------- running
 
+def check_executor(executor: str, workers: int) -> None:
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
+
+
 def run_tasks(fn: Callable[[Any], dict], tasks: Iterable[Task], state_folder: str | os.PathLike, *,
               executor: str = "local", workers: int = 1, total: int | None = None, description: str = "tasks",
               progress: bool = True, ray_address: str | None = None, plugin_modules: tuple[str, ...] = (),
@@ -167,10 +174,7 @@ def run_tasks(fn: Callable[[Any], dict], tasks: Iterable[Task], state_folder: st
     ``fn`` must be a module-level function (it is pickled for pool and Ray workers). ``plugin_modules`` are
     imported in each worker first. ``on_result(key, finished, error)`` is called in this process per task.
     """
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
-    if not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
+    check_executor(executor, workers)
     state = ResumeState(state_folder)
     state.prepare()
     summary = RunSummary()
