@@ -27,6 +27,7 @@ class SDAConfig:
     aud_enc_dim: int = 256
     aux_latent: int = 10
     sequential_noise: bool = True
+    base_channels: int = 64  # widest-map width of the image networks: identity-encoder convs have 64, 128, ...
 
     def __post_init__(self) -> None:
         mf = np.asarray(self.mean_face, np.float64)
@@ -40,7 +41,7 @@ class SDAConfig:
                                "for: the longer side must be a power of two >= 32 and both sides multiples of "
                                "a quarter of it")
         for name in ("audio_rate", "video_rate", "audio_feat_samples", "id_enc_dim", "rnn_gen_dim",
-                     "aud_enc_dim", "aux_latent"):
+                     "aud_enc_dim", "aux_latent", "base_channels"):
             if int(getattr(self, name)) <= 0:
                 raise WeightsError(f"checkpoint {name} must be positive, found {getattr(self, name)!r}")
             object.__setattr__(self, name, int(getattr(self, name)))
@@ -69,13 +70,14 @@ class SDAConfig:
             "audio_feat_len": self.audio_feat_len, "audio_feat_samples": self.audio_feat_samples,
             "id_enc_dim": self.id_enc_dim, "rnn_gen_dim": self.rnn_gen_dim, "aud_enc_dim": self.aud_enc_dim,
             "aux_latent": self.aux_latent, "sequential_noise": self.sequential_noise,
+            "base_channels": self.base_channels,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SDAConfig:
         try:
             return cls(mean_face=np.asarray(data["mean_face"], np.float64), img_size=tuple(data["img_size"]),
-                       **{k: data[k] for k in _SCALARS})
+                       **{k: data[k] for k in _SCALARS}, **{k: data[k] for k in _OPTIONAL if k in data})
         except (KeyError, TypeError, ValueError) as e:
             raise WeightsError(f"config.json is incomplete or malformed ({type(e).__name__}: {e}); "
                                "convert the original checkpoint again") from None
@@ -86,6 +88,7 @@ class SDAConfig:
 
 _SCALARS = ("audio_rate", "video_rate", "audio_feat_len", "audio_feat_samples", "id_enc_dim", "rnn_gen_dim",
             "aud_enc_dim", "aux_latent", "sequential_noise")
+_OPTIONAL = ("base_channels",)  # added after format version 1 was written: absent means the published value
 
 
 def rate_from_first_kernel(kernel: int) -> float:

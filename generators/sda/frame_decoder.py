@@ -31,18 +31,19 @@ class UnetBlock(nn.Module):
 class FrameDecoder(nn.ModuleList):
     """A ModuleList, so that its entries are the original's ``dcl.<i>`` keys directly."""
 
-    def __init__(self, img_size: tuple[int, int] = (128, 96), latent_dim: int = 394, channels: int = 3) -> None:
+    def __init__(self, img_size: tuple[int, int] = (128, 96), latent_dim: int = 394, channels: int = 3,
+                 base_channels: int = 64) -> None:
         depth = unet_depth(img_size)
         if depth is None:
             raise ValueError(f"unsupported image size {img_size}")
-        top = 64 << (depth - 1)
+        top = base_channels << (depth - 1)
         first = (img_size[0] >> depth, img_size[1] >> depth)
         layers: list[nn.Module] = [
             nn.Sequential(nn.ConvTranspose2d(latent_dim, top, first, 1, 0, bias=False), nn.BatchNorm2d(top),
                           nn.ReLU(True))
         ]
         layers += [UnetBlock(top >> i) for i in range(depth - 1)]
-        layers.append(nn.ConvTranspose2d(64, channels, 4, 2, 1, bias=False))
+        layers.append(nn.ConvTranspose2d(base_channels, channels, 4, 2, 1, bias=False))
         super().__init__(layers)
 
     @property

@@ -32,7 +32,7 @@ class GeneratorNetwork(nn.Module):
     def __init__(self, config: SDAConfig) -> None:
         super().__init__()
         self.rnn_noise = NoiseGenerator(config.aux_latent)
-        self.dcl = FrameDecoder(config.img_size, config.latent_dim)
+        self.dcl = FrameDecoder(config.img_size, config.latent_dim, base_channels=config.base_channels)
 
     def forward(self, z_c: torch.Tensor, noise: torch.Tensor, z_id: torch.Tensor,
                 skips: list[torch.Tensor]) -> torch.Tensor:
@@ -53,7 +53,7 @@ class Networks:
         return cls(
             encoder=AudioEncoder(config.audio_rate, config.audio_feat_samples, config.aud_enc_dim,
                                  config.rnn_gen_dim),
-            encoder_id=IdentityEncoder(config.img_size, config.id_enc_dim),
+            encoder_id=IdentityEncoder(config.img_size, config.id_enc_dim, base_channels=config.base_channels),
             generator=GeneratorNetwork(config),
         )
 

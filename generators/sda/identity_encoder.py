@@ -13,12 +13,13 @@ from .config import unet_depth
 
 
 class IdentityEncoder(nn.Module):
-    def __init__(self, img_size: tuple[int, int] = (128, 96), code_dim: int = 128, channels: int = 3) -> None:
+    def __init__(self, img_size: tuple[int, int] = (128, 96), code_dim: int = 128, channels: int = 3,
+                 base_channels: int = 64) -> None:
         super().__init__()
         depth = unet_depth(img_size)
         if depth is None:
             raise ValueError(f"unsupported image size {img_size}")
-        widths = [channels] + [64 << i for i in range(depth)]
+        widths = [channels] + [base_channels << i for i in range(depth)]
         blocks: list[nn.Module] = [
             nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True))
             for cin, cout in zip(widths[:-1], widths[1:], strict=True)
