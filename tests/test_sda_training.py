@@ -180,6 +180,33 @@ def test_losses_follow_the_configured_weights(prepared):
     assert float(trainer.weighted_l1(lower, real)) == pytest.approx(1.0)
 
 
+def test_the_inference_engine_reproduces_the_trained_networks(prepared):
+    """A checkpoint written by training, run by `SDAEngine` (the `generate` path), gives the frames the
+    training forward pass gives in eval mode: training and inference agree on wiring and preprocessing."""
+    from fakebench.generators.sda.generator import SDAEngine
+    from fakebench.generators.sda.noise_generator import draw_noise
+    from fakebench.generators.sda.training.data import to_model_range
+    from fakebench.generators.sda.training.trainer import generate_sequences
+
+    cfg, data = prepared
+    trainer = Trainer(cfg, seed=3)
+    sampler = SequenceSampler(data, cfg.data, 1600, seed=3)
+    for _ in range(2):  # BatchNorm statistics away from their initial values
+        trainer.train_step(sampler.sample())
+    clip, n = data.clips[0], 30
+    still = to_model_range(clip.frames[0][None])
+    noise = draw_noise(n, cfg.model.aux_latent, seed=7)
+    for module in trainer.nets.modules().values():
+        module.eval()
+    with torch.no_grad():
+        expected = generate_sequences(trainer.nets, still, torch.from_numpy(clip.windows(0, n, 1600))[None],
+                                      noise[None])[0].permute(0, 2, 3, 1)
+    engine = SDAEngine(trainer.checkpoint("test"), "cpu")
+    got = torch.cat(list(engine.run(still, torch.from_numpy(clip.signal), torch.from_numpy(clip.starts[:n]), noise,
+                                    chunk_frames=16)))
+    torch.testing.assert_close(got, expected, atol=2e-4, rtol=0)
+
+
 def test_resume_after_an_interruption_repeats_training_straight_through(clips_dir, tmp_path):
     cfg = from_dict(tiny(schedule={"steps": 3, "checkpoint_every": 2, "log_every": 1}), "tiny")
     straight = train(clips_dir, tmp_path / "straight", config=cfg, device="cpu", seed=4)
