@@ -45,6 +45,9 @@ SILENCE_DBFS = -55.0  # ... and anything under this level always does
 TRIM_PAD_S = 0.12  # silence kept before the first and after the last speech
 CANDIDATE_FRAMES = 12  # frames scored when choosing the identity photo
 DESYNC_SHIFT_FRAMES = (3, 12)
+# Slow imports every build worker needs (facenet_pytorch alone takes seconds): imported once per pool.
+WORKER_PRELOAD = ("fakebench.faces", "facenet_pytorch", "dlib", "fakebench.generators.warp",
+                  "fakebench.generators.static", "fakebench.generators.desync")
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ def run_build(corpus: Corpus, output: Path, options: BuildOptions, *, workers: i
     summary = run_tasks(make_clip, plan_jobs(corpus.folder, real, output, options, generators),
                         output / STATE, executor=executor, workers=workers, total=total,
                         description=f"building {output.name}", progress=progress, ray_address=ray_address,
-                        plugin_modules=plugins)
+                        plugin_modules=plugins, preload=WORKER_PRELOAD)
     state = ResumeState(output / STATE)
     rows = list(state.results())
     failures = state.failures()

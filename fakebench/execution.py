@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,10 @@ _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]{0,200}$")
 class Task:
     key: str  # unique within a run; also the marker's file name
     payload: Any  # picklable: what the function needs to do this task
+
+
+class WorkerCrashError(FakebenchError):
+    """A pool worker process died (killed, out of memory) and took the pool down."""
 
 
 @dataclass
@@ -168,11 +173,14 @@ def check_executor(executor: str, workers: int) -> None:
 def run_tasks(fn: Callable[[Any], dict], tasks: Iterable[Task], state_folder: str | os.PathLike, *,
               executor: str = "local", workers: int = 1, total: int | None = None, description: str = "tasks",
               progress: bool = True, ray_address: str | None = None, plugin_modules: tuple[str, ...] = (),
+              preload: tuple[str, ...] = (),
               on_result: Callable[[str, bool, str], None] | None = None) -> RunSummary:
     """Run `fn` over `tasks` (skipping finished ones) and return counts; results stay in the markers.
 
     ``fn`` must be a module-level function (it is pickled for pool and Ray workers). ``plugin_modules`` are
-    imported in each worker first. ``on_result(key, finished, error)`` is called in this process per task.
+    imported in each worker first. ``preload`` names modules slow to import that `fn` needs: the pool imports
+    them once, in the server its workers fork from. ``on_result(key, finished, error)`` is called in this
+    process per task.
     """
     check_executor(executor, workers)
     state = ResumeState(state_folder)
@@ -208,38 +216,44 @@ def run_tasks(fn: Callable[[Any], dict], tasks: Iterable[Task], state_folder: st
             for task in pending():
                 record(*run_one(fn, task, str(state.folder)))
         elif executor == "pool":
-            _run_pool(fn, pending(), str(state.folder), workers, plugin_modules, record)
+            _run_pool(fn, pending(), str(state.folder), workers, plugin_modules, preload, record)
         else:
             _run_ray(fn, pending(), str(state.folder), workers, plugin_modules, record, ray_address)
     summary.seconds = time.perf_counter() - t0
     return summary
 
 
-def _run_pool(fn, tasks: Iterator[Task], folder: str, workers: int, modules: tuple[str, ...], record) -> None:
+def _run_pool(fn, tasks: Iterator[Task], folder: str, workers: int, modules: tuple[str, ...],
+              preload: tuple[str, ...], record) -> None:
     import multiprocessing as mp
 
     # forkserver: workers fork from a clean server process (no torch threads started, unlike this one may
     # have), so forking is safe and quick; the server imports the heavy modules once for all workers.
     context = mp.get_context("forkserver")
-    preload = [m for m in (fn.__module__, "torch", *modules) if m != "__main__"]
-    context.set_forkserver_preload(preload)
+    context.set_forkserver_preload([m for m in (fn.__module__, "torch", *preload, *modules) if m != "__main__"])
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
                              initargs=(modules,)) as pool:
-        in_flight: set[Future] = set()
+        in_flight: dict[Future, str] = {}
+
+        def collect(return_when: str) -> None:
+            finished, _ = wait(in_flight, return_when=return_when)
+            for f in finished:
+                key = in_flight.pop(f)
+                try:
+                    outcome = f.result()
+                except BrokenProcessPool:
+                    running = ", ".join(sorted([key, *in_flight.values()]))
+                    raise WorkerCrashError(f"a worker process died (killed, or out of memory?) while making one of "
+                                           f"{running}; finished work is kept: run the same command again to "
+                                           "resume") from None
+                record(*outcome)
+
         for task in tasks:
-            in_flight.add(pool.submit(run_one, fn, task, folder))
+            in_flight[pool.submit(run_one, fn, task, folder)] = task.key
             if len(in_flight) >= workers * IN_FLIGHT_PER_WORKER:
-                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    record(*f.result())
-        for f in _as_completed(in_flight):
-            record(*f.result())
-
-
-def _as_completed(futures: set[Future]) -> Iterator[Future]:
-    while futures:
-        finished, futures = wait(futures, return_when=FIRST_COMPLETED)
-        yield from finished
+                collect(FIRST_COMPLETED)
+        while in_flight:
+            collect(FIRST_COMPLETED)
 
 
 def _run_ray(fn, tasks: Iterator[Task], folder: str, workers: int, modules: tuple[str, ...], record,
@@ -255,18 +269,26 @@ def _run_ray(fn, tasks: Iterator[Task], folder: str, workers: int, modules: tupl
         else:
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     remote = ray.remote(num_cpus=1)(_ray_task)
-    try:
-        in_flight: list = []
-        for task in tasks:
-            in_flight.append(remote.remote(fn, task, folder, modules))
-            if len(in_flight) >= workers * IN_FLIGHT_PER_WORKER:
-                finished, in_flight = ray.wait(in_flight, num_returns=1)
-                for ref in finished:
-                    record(*ray.get(ref))
-        while in_flight:
-            finished, in_flight = ray.wait(in_flight, num_returns=1)
-            for ref in finished:
+    in_flight: dict = {}  # ObjectRef -> task key
+
+    def collect() -> None:
+        finished, _ = ray.wait(list(in_flight), num_returns=1)
+        for ref in finished:
+            key = in_flight.pop(ref)
+            try:
                 record(*ray.get(ref))
+            except ray.exceptions.RayError as e:  # the worker died: the task failed, the others go on
+                message = f"the Ray worker died: {' '.join(str(e).split())[:300]}"
+                ResumeState(folder).mark_failed(key, message, type(e).__name__)
+                record(key, False, message)
+
+    try:
+        for task in tasks:
+            in_flight[remote.remote(fn, task, folder, modules)] = task.key
+            if len(in_flight) >= workers * IN_FLIGHT_PER_WORKER:
+                collect()
+        while in_flight:
+            collect()
     finally:
         if started_here:
             ray.shutdown()

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_cli import assert_user_error, run  # the CLI helpers: in process, one-line user errors
 
-from fakebench.cli import main
 from fakebench.corpus import (
     CorpusError,
     assign_splits,
@@ -70,20 +70,6 @@ def built(real_corpus, tmp_path_factory) -> Path:
     return out
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code: int, err: str, *needles: str) -> None:
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
-
 def small_manifest(n: int = 4) -> pd.DataFrame:
     return make_manifest([{
         "clip_id": f"c{i}", "path": f"media/c{i}.mp4", "label": "real" if i % 2 else "fake", "generator": None,
@@ -122,17 +108,17 @@ def test_hand_edited_manifests_are_refused_in_one_line(tmp_path, capsys, edit, m
     write_small_corpus(tmp_path, small_manifest())
     edit(pd.read_parquet(tmp_path / "manifest.parquet")).to_parquet(tmp_path / "manifest.parquet")
     code, _, err = run(capsys, "corpus", "info", tmp_path)
-    assert_one_line_error(code, err, message)
+    assert_user_error(code, "", err, message)
 
 
 def test_missing_media_and_missing_manifest(tmp_path, capsys):
     write_small_corpus(tmp_path / "c", small_manifest())
     (tmp_path / "c" / "media" / "c2.mp4").unlink()
     code, _, err = run(capsys, "corpus", "info", tmp_path / "c")
-    assert_one_line_error(code, err, "1 media file(s) listed in the manifest are missing (media/c2.mp4)")
+    assert_user_error(code, "", err, "1 media file(s) listed in the manifest are missing (media/c2.mp4)")
     (tmp_path / "empty").mkdir()
     code, _, err = run(capsys, "corpus", "info", tmp_path / "empty")
-    assert_one_line_error(code, err, "no manifest.parquet")
+    assert_user_error(code, "", err, "no manifest.parquet")
 
 
 # ---------------------------------------------------------------------------------------------- splits
@@ -245,17 +231,17 @@ def test_ray_build_gives_the_local_results(real_corpus, built, tmp_path):
 
 def test_build_bad_input_through_the_cli(real_corpus, built, tmp_path, capsys):
     code, _, err = run(capsys, "corpus", "build", real_corpus, "-o", built, "-g", "static")
-    assert_one_line_error(code, err, "already holds a different corpus")
+    assert_user_error(code, "", err, "already holds a different corpus")
     code, _, err = run(capsys, "corpus", "build", tmp_path, "-o", tmp_path / "x", "-g", "static")
-    assert_one_line_error(code, err, "is not a corpus")
+    assert_user_error(code, "", err, "is not a corpus")
     code, _, err = run(capsys, "corpus", "build", real_corpus, "-o", tmp_path / "x", "-g", "static,gan9")
-    assert_one_line_error(code, err, "unknown generator(s) gan9")
+    assert_user_error(code, "", err, "unknown generator(s) gan9")
     code, _, err = run(capsys, "corpus", "build", real_corpus, "-o", tmp_path / "x", "--audio", "mine")
-    assert_one_line_error(code, err, "--audio must be one of own, other-same-identity, other")
+    assert_user_error(code, "", err, "--audio must be one of own, other-same-identity, other")
     code, _, err = run(capsys, "corpus", "build", real_corpus, "-o", tmp_path / "x", "--per-clip", "0")
-    assert_one_line_error(code, err, "--per-clip")
+    assert_user_error(code, "", err, "--per-clip")
     code, _, err = run(capsys, "corpus", "build", real_corpus, "-o", tmp_path / "x", "--executor", "spark")
-    assert_one_line_error(code, err, "unknown executor")
+    assert_user_error(code, "", err, "unknown executor")
 
 
 def test_a_clip_that_cannot_be_made_is_recorded_and_the_rest_go_on(tmp_path, real_corpus):

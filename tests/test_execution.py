@@ -97,3 +97,23 @@ def test_bad_options_and_keys_are_user_errors(tmp_path):
 
 
 # Ray: tests/test_corpus.py builds a corpus on a local Ray instance and compares it with the local build.
+
+
+def die_on(payload: dict) -> dict:
+    if payload["n"] == payload["die"]:
+        os._exit(3)  # the worker process dies, as when the kernel kills it for memory
+    return square(payload)
+
+
+def test_a_dead_pool_worker_stops_the_run_with_a_clear_error_and_the_rerun_finishes(tmp_path):
+    from fakebench.execution import WorkerCrashError
+
+    log = tmp_path / "calls.txt"
+    work = [Task(t.key, {**t.payload, "die": 2}) for t in tasks(log, 6)]
+    with pytest.raises(WorkerCrashError, match="worker process died .* making one of .*item-002"):
+        run_tasks(die_on, work, tmp_path / "state", executor="pool", workers=2, progress=False)
+    before = set(results(tmp_path / "state"))
+    assert 2 not in before
+    work = [Task(t.key, {**t.payload, "die": -1}) for t in tasks(log, 6)]
+    summary = run_tasks(die_on, work, tmp_path / "state", executor="pool", workers=2, progress=False)
+    assert summary.done_before == len(before) and results(tmp_path / "state") == {i: i * i for i in range(6)}
