@@ -140,6 +140,14 @@ def print_info(summary: dict, console: Console = out) -> None:
             table.add_row(what, key, str(n))
     for key, v in summary["splits"].items():
         table.add_row("splits", key, f"{v['clips']} ({v['identities']} identities)")
+    per_identity = summary["clips_per_identity"]
+    if len(per_identity) <= 12:
+        for key, n in per_identity.items():
+            table.add_row("identities", key, str(n))
+    else:
+        counts = sorted(per_identity.values())
+        table.add_row("identities", f"{len(counts)} (clips each: min / median / max)",
+                      f"{counts[0]} / {counts[len(counts) // 2]} / {counts[-1]}")
     console.print(table)
     if summary["problems"]:
         console.print(f"[yellow]{len(summary['problems'])} problem(s):[/]")
