@@ -145,11 +145,8 @@ def init_worker(modules: tuple[str, ...] = ()) -> None:
         importlib.import_module(name)
 
 
-def run_one(fn: Callable[[Any], dict], task: Task, state_folder: str,
-            modules: tuple[str, ...] = ()) -> tuple[str, bool, str]:
+def run_one(fn: Callable[[Any], dict], task: Task, state_folder: str) -> tuple[str, bool, str]:
     """Run one task and write its marker. Returns (key, finished, error). Never raises for the task's errors."""
-    for name in modules:
-        importlib.import_module(name)
     state = ResumeState(state_folder)
     try:
         result = fn(task.payload)

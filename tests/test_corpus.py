@@ -323,3 +323,19 @@ def test_killed_build_resumes_without_redoing_or_corrupting(real_corpus, tmp_pat
     assert not [p for p in (out / "media").rglob(".*")], "a temporary file was left behind"
     with pytest.raises(CorpusError, match="different corpus"):
         build_corpus(real_corpus, out, BuildOptions(generators=("static",)), progress=False)
+
+
+def test_demo_corpus_marks_its_synthetic_reference_class(tmp_path, capsys):
+    from fakebench.demo import make_demo_corpus
+
+    make_demo_corpus(tmp_path / "demo", clips_per_identity=1, generators=("static",), executor="local",
+                     progress=False, notify=lambda m: None)
+    m = load_corpus(tmp_path / "demo").manifest
+    assert (m["source"] == "synthetic-reference").all() and set(m["identity"]) == {"astronaut", "grace_hopper"}
+    assert m["generator"].fillna("real").value_counts().to_dict() == {"real": 2, "static": 2}
+    reference = load_corpus(tmp_path / "demo" / "reference").manifest
+    assert reference["voice"].nunique() == 2 and reference["text"].nunique() == 2
+    assert reference["ground_truth"].notna().all()  # the reference clips are warp animations, with their truth
+    assert (m.groupby("identity")["split"].nunique() == 1).all() and set(m["split"]) == {"train", "test"}
+    code, out, _ = run(capsys, "corpus", "info", tmp_path / "demo")
+    assert code == 0 and out.splitlines()[0].startswith("reference class: SYNTHETIC REFERENCE")
