@@ -2,6 +2,7 @@
 
     python benchmarks/analyze.py            # everything (the 10-minute 720p clip takes ~10 minutes)
     python benchmarks/analyze.py --quick    # skip the long clip
+    python benchmarks/analyze.py --memory-only   # only the long clip; keeps the recorded throughput rows
 
 Targets (issue "Foundation"): cold analysis (decode + detection + tracking + 68 landmarks) of a
 25 fps 256x256 clip >= 75 frames/s on 2 cores; cached >= 20x faster than cold; peak memory for a
@@ -15,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,6 +24,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+from procmem import peak_rss_mib, rss_mib
 
 RESULTS = Path(__file__).parent / "results" / "analyze.json"
 
@@ -87,19 +88,33 @@ def time_analysis(path: Path) -> dict:
 
 
 def peak_memory_child(path: Path) -> None:
-    """Run in a fresh process: analyze, then report peak RSS (the parent reads it)."""
+    """Run in a fresh process: analyze, then report peak RSS and RSS every 10 s (the parent reads it)."""
+    import threading
+
     from fakebench.faces import analyze
 
     t0 = time.perf_counter()
+    profile: list[tuple[float, float]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(10.0 if profile else 0.0):
+            profile.append((round(time.perf_counter() - t0, 1), round(rss_mib(), 1)))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     track = analyze(path, use_cache=False)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    done.set()
+    sampler.join()
     print(json.dumps({"frames": track.n_frames, "face_frames": track.face_frames, "seconds": time.perf_counter() - t0,
-                      "peak_rss_mib": round(peak_kib / 1024, 1)}))
+                      "peak_rss_mib": round(peak_rss_mib(), 1), "rss_every_10s_mib": profile}))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 10-minute 720p memory run")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="only the 10-minute 720p memory run; the recorded throughput rows are kept")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the throughput clips")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -110,53 +125,75 @@ def main() -> None:
         peak_memory_child(args.child)
         return
     os.environ.setdefault("FAKEBENCH_CACHE", tempfile.mkdtemp(prefix="fakebench-bench-cache-"))
-    from fakebench.faces import analyze
-    from fakebench.media import Clip
-
-    analyze(Clip(frames=np.zeros((2, 64, 64, 3), np.uint8), fps=25.0), use_cache=False)  # load the models
-
-    rows = []
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    throughput = previous.get("throughput") if args.memory_only else None
+    memory = None
     with tempfile.TemporaryDirectory() as tmp:
-        for size in [(144, 176), (256, 256), (360, 640)]:
-            path = Path(tmp) / f"clip_{size[1]}x{size[0]}.mp4"
-            make_clip(path, size, args.seconds)
-            rows.append({"clip": f"{size[1]}x{size[0]}, {args.seconds:g} s, 25 fps", **time_analysis(path)})
-        memory = None
+        if not args.memory_only:
+            throughput = measure_throughput(Path(tmp), args.seconds)
         if not args.quick:
-            path = Path(tmp) / "long_720p.mp4"
-            t0 = time.perf_counter()
-            make_clip(path, (720, 1280), 600.0)
-            made_s = time.perf_counter() - t0
-            proc = subprocess.run([sys.executable, __file__, "--child", str(path)], capture_output=True, text=True,
-                                  check=True)
-            memory = {**json.loads(proc.stdout.strip().splitlines()[-1]), "clip": "1280x720, 600 s, 25 fps",
-                      "encode_s": round(made_s, 1)}
-
-    print(f"\nface analysis on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch threads {torch.get_num_threads()}")
-    print(f"{'clip':28} {'frames':>6} {'faces':>6} {'cold s':>7} {'cold fps':>9} {'warm ms':>8} {'speedup':>8}")
-    for r in rows:
-        print(f"{r['clip']:28} {r['frames']:6d} {r['face_frames']:6d} {r['cold_s']:7.2f} {r['cold_fps']:9.1f} "
-              f"{r['warm_ms']:8.2f} {r['warm_speedup']:7.0f}x")
-    if memory:
-        print(f"\npeak memory analyzing {memory['clip']}: {memory['peak_rss_mib']:.0f} MiB "
-              f"({memory['frames']} frames in {memory['seconds']:.0f} s, "
-              f"{memory['frames'] / memory['seconds']:.1f} frames/s)")
-    target = next(r for r in rows if r["clip"].startswith("256x256"))
+            memory = measure_long_clip_memory(Path(tmp))
+    memory = memory or previous.get("long_clip_memory")
+    print_table(throughput, memory)
+    rows = throughput["rows"] if throughput else []
+    target = next((r for r in rows if r["clip"].startswith("256x256")), None)
     verdict = {
-        "cold_256_fps>=75": target["cold_fps"] >= 75,
-        "warm_speedup>=20": all(r["warm_speedup"] >= 20 for r in rows),
+        "cold_256_fps>=75": None if target is None else target["cold_fps"] >= 75,
+        "warm_speedup>=20": None if not rows else all(r["warm_speedup"] >= 20 for r in rows),
         "peak_720p_10min<2GiB": None if memory is None else memory["peak_rss_mib"] < 2048,
     }
     print("targets:", ", ".join(f"{k}: {'met' if v else 'NOT met' if v is not None else 'not run'}"
                                 for k, v in verdict.items()))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    record = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-              "throughput": rows, "targets": verdict}
-    record["long_clip_memory"] = memory or previous.get("long_clip_memory")
+    record = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "throughput": throughput,
+              "long_clip_memory": memory, "targets": verdict}
     RESULTS.write_text(json.dumps(record, indent=1) + "\n")
     print(f"recorded in {RESULTS}")
+
+
+def measure_throughput(tmp: Path, seconds: float) -> dict:
+    import torch
+
+    from fakebench.faces import analyze
+    from fakebench.media import Clip
+
+    analyze(Clip(frames=np.zeros((2, 64, 64, 3), np.uint8), fps=25.0), use_cache=False)  # load the models
+    load_before = os.getloadavg()[0]
+    rows = []
+    for size in [(144, 176), (256, 256), (360, 640)]:
+        path = tmp / f"clip_{size[1]}x{size[0]}.mp4"
+        make_clip(path, size, seconds)
+        rows.append({"clip": f"{size[1]}x{size[0]}, {seconds:g} s, 25 fps", **time_analysis(path)})
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "torch_threads": torch.get_num_threads(),
+            "load_average": [load_before, os.getloadavg()[0]], "rows": rows}
+
+
+def measure_long_clip_memory(tmp: Path) -> dict:
+    path = tmp / "long_720p.mp4"
+    t0 = time.perf_counter()
+    make_clip(path, (720, 1280), 600.0)
+    made_s = time.perf_counter() - t0
+    load_before = os.getloadavg()[0]
+    proc = subprocess.run([sys.executable, __file__, "--child", str(path)], capture_output=True, text=True,
+                          check=True)
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "clip": "1280x720, 600 s, 25 fps",
+            **json.loads(proc.stdout.strip().splitlines()[-1]), "encode_s": round(made_s, 1),
+            "load_average": [load_before, os.getloadavg()[0]]}
+
+
+def print_table(throughput: dict | None, memory: dict | None) -> None:
+    print(f"\nface analysis on {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    if throughput:
+        print(f"throughput ({throughput['date']}, torch threads {throughput['torch_threads']}, "
+              f"load {throughput['load_average']})")
+        print(f"{'clip':28} {'frames':>6} {'faces':>6} {'cold s':>7} {'cold fps':>9} {'warm ms':>8} {'speedup':>8}")
+        for r in throughput["rows"]:
+            print(f"{r['clip']:28} {r['frames']:6d} {r['face_frames']:6d} {r['cold_s']:7.2f} {r['cold_fps']:9.1f} "
+                  f"{r['warm_ms']:8.2f} {r['warm_speedup']:7.0f}x")
+    if memory:
+        print(f"\npeak memory analyzing {memory['clip']} ({memory.get('date', '?')}): {memory['peak_rss_mib']:.0f} MiB "
+              f"({memory['frames']} frames in {memory['seconds']:.0f} s, "
+              f"{memory['frames'] / memory['seconds']:.1f} frames/s)")
 
 
 if __name__ == "__main__":

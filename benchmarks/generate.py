@@ -10,7 +10,7 @@ optimised chunked engine on the same weights and inputs, for a 3 s and a 60 s cl
 inputs in, raw frames out; best of 3 and 2 interleaved runs; wall-clock frames/s, with the speed-up in
 process CPU time beside it because the machine may be shared), with the largest difference between their
 raw outputs; end-to-end `generate` (alignment and paste-back into the 512x512 photo) on the 3 s clip; the
-peak memory (ru_maxrss of a child process) of `generate` on 10 minutes of audio. The reference port cannot
+peak memory (VmHWM of a child process) of `generate` on 10 minutes of audio. The reference port cannot
 run 10 minutes: its memory is estimated from its per-frame skip copies and from its two measured peaks.
 Target: optimised >= 2x the reference's frames/s (3 s clip, 2 threads), outputs equal within 1/255 after
 the x125 + 125 scaling. Each measurement records the 1-minute load average before and after it.
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from procmem import peak_rss_mib, rss_mib
 
 RESULTS = Path(__file__).parent / "results" / "generate.json"
 GENERATORS = ("sda", "warp", "static")
@@ -80,20 +81,10 @@ def write_sda_checkpoint(path: Path) -> Path:
     return path
 
 
-def rss_mib() -> float:
-    """The process's resident memory now (Linux)."""
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
-
-
 def cpu_s() -> float:
     """CPU seconds this process has used (all threads): less disturbed than wall time on a shared machine."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # ---------------------------------------------------------------------------------------------- children
