@@ -74,7 +74,7 @@ def moving_photo(photo: np.ndarray, *, n_frames: int, size: tuple[int, int] = (2
         offset = np.array([(w - 1) / 2 + dx, (h - 1) / 2 + dy]) - rot @ [cx, cy]
         transforms[i] = np.hstack([rot, offset[:, None]])
         thetas[i] = _pixel_to_normalised(invert_transform(transforms[i]), (h, w), (H, W))
-    src = torch.from_numpy(np.ascontiguousarray(photo)).permute(2, 0, 1)[None].float()
+    src = torch.from_numpy(np.array(photo, np.float32)).permute(2, 0, 1)[None]  # a copy: photos are read-only
     frames = np.zeros((n_frames, h, w, 3), np.uint8)
     for start in range(0, n_frames, 32):
         th = torch.from_numpy(thetas[start:start + 32]).float()
