@@ -26,6 +26,8 @@ from typing import IO, Any, Literal
 from fakebench.errors import FakebenchError, InputFileError, WeightsError
 
 ENV_VAR = "FAKEBENCH_WEIGHTS"
+# The weights committed with fakebench (the repository's weights/ folder): searched when $FAKEBENCH_WEIGHTS is unset.
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "weights"
 LFS_MAGIC = b"version https://git-lfs.github.com/spec/v1"
 
 Checksum = Literal["ok", "mismatch", "unknown", "prefix ok", "not checked"]
@@ -46,6 +48,7 @@ class WeightSpec:
     members: tuple[str, ...] = ()  # non-empty: `filename` is a folder that must hold these files
     package_path: str = ""  # for "package:" sources: the folder inside the package holding the file(s)
     torch_cache_dirs: tuple[str, ...] = ("hub/checkpoints",)  # relative to $TORCH_HOME
+    bundled_sha256: tuple[tuple[str, str], ...] = ()  # (member, SHA-256) of the copy in BUNDLED_DIR
 
     def __post_init__(self) -> None:
         for value, what in ((self.sha256, "sha256"), (self.sha256_prefix, "sha256_prefix")):
@@ -212,6 +215,8 @@ def _candidates(spec: WeightSpec) -> Iterator[tuple[str, Path]]:
     """(where, path) for each place searched when no explicit path is given, in search order."""
     for folder in filter(None, os.getenv(ENV_VAR, "").split(os.pathsep)):
         yield f"${ENV_VAR}", Path(folder).expanduser() / spec.filename
+    if not os.getenv(ENV_VAR):
+        yield "fakebench's weights folder", BUNDLED_DIR / spec.filename
     for sub in spec.torch_cache_dirs:
         where = "torch hub cache" if sub == "hub/checkpoints" else f"$TORCH_HOME/{sub}"
         yield where, torch_home() / sub / spec.filename
@@ -318,6 +323,13 @@ def verify_sha256(path: str | os.PathLike[str], spec: WeightSpec) -> Literal["ok
     if spec.is_folder:
         for member in spec.members:
             check_not_placeholder(path / member)
+        if spec.bundled_sha256 and path.resolve() == (BUNDLED_DIR / spec.filename).resolve():
+            for member, expected in spec.bundled_sha256:
+                if sha256_of(path / member) != expected:
+                    raise WeightsError(f"{path / member} is not the {spec.name} file fakebench was committed with "
+                                       f"(SHA-256 expected {expected}, got {sha256_of(path / member)}); restore it "
+                                       "with git (git checkout -- weights)")
+            return "ok"
         return "unknown"
     check_not_placeholder(path)
     _check_size(path, spec)

@@ -349,3 +349,17 @@ def test_no_run_and_existing_run_are_refused(clips_dir, tmp_path):
     (tmp_path / "taken" / "state.pt").write_bytes(b"x")
     with pytest.raises(ConfigError, match="already holds a training run"):
         train(clips_dir, tmp_path / "taken", config=from_dict(TINY, "tiny"))
+
+
+def test_the_committed_checkpoint_is_the_default_and_passes_its_checksum(monkeypatch):
+    from fakebench import weights
+    from fakebench.generators.sda.checkpoint import find_checkpoint, load_any
+
+    monkeypatch.delenv("FAKEBENCH_WEIGHTS", raising=False)
+    path = find_checkpoint()
+    assert path == weights.BUNDLED_DIR / "sda-default"
+    assert weights.locate("sda_default", verify=True).checksum == "ok"
+    ckpt = load_any(path)
+    assert ckpt.config.img_size == (128, 96) and ckpt.config.base_channels == 16
+    assert sum(ckpt.n_parameters().values()) == 4_517_220
+    assert "train-generator" in ckpt.source
