@@ -132,13 +132,23 @@ class ResumeState:
 
 # ---------------------------------------------------------------------------------------------- workers
 
-def init_worker(modules: tuple[str, ...] = ()) -> None:
-    """Per worker process: one torch thread (workers are the parallelism), and the modules that register
-    plugins (generators defined outside fakebench) imported, so their registries match the parent's."""
+def threads_per_worker(workers: int) -> int:
+    """Threads each worker gives torch and the video codecs: the machine's cores shared among the workers
+    (joblib's rule), so one worker uses the whole machine and N workers on N cores do not oversubscribe it."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def init_worker(modules: tuple[str, ...] = (), threads: int = 1) -> None:
+    """Per worker process: `threads` torch and codec threads (a user's $FAKEBENCH_CODEC_THREADS wins for the
+    codecs), and the modules that register plugins (generators defined outside fakebench) imported, so
+    their registries match the parent's."""
+    from fakebench.media import CODEC_THREADS_ENV
+
+    os.environ.setdefault(CODEC_THREADS_ENV, str(threads))
     try:
         import torch
 
-        torch.set_num_threads(1)
+        torch.set_num_threads(threads)
     except ImportError:
         pass
     for name in modules:
@@ -229,7 +239,7 @@ def _run_pool(fn, tasks: Iterator[Task], folder: str, workers: int, modules: tup
     context = mp.get_context("forkserver")
     context.set_forkserver_preload([m for m in (fn.__module__, "torch", *preload, *modules) if m != "__main__"])
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
-                             initargs=(modules,)) as pool:
+                             initargs=(modules, threads_per_worker(workers))) as pool:
         in_flight: dict[Future, str] = {}
 
         def collect(return_when: str) -> None:
@@ -292,7 +302,7 @@ def _run_ray(fn, tasks: Iterator[Task], folder: str, workers: int, modules: tupl
 
 
 def _ray_task(fn, task: Task, folder: str, modules: tuple[str, ...]) -> tuple[str, bool, str]:
-    init_worker(modules)
+    init_worker(modules, threads=1)  # each Ray task reserves one CPU (num_cpus=1)
     return run_one(fn, task, folder)
 
 

@@ -18,9 +18,11 @@ from PIL import Image
 
 from fakebench.errors import AudioError, InputFileError, MediaError
 from fakebench.media import (
+    CODEC_THREADS_ENV,
     Clip,
     TruncatedMediaWarning,
     check_speech_audio,
+    codec_threads,
     iter_frames,
     probe,
     read_audio,
@@ -161,6 +163,24 @@ def test_round_trip_keeps_frames_fps_duration_audio_and_pixels(tmp_path: Path, s
     assert not back.truncated
     mae = np.abs(back.frames.astype(np.int16) - frames.astype(np.int16)).mean()
     assert mae < 3.0
+
+
+@pytest.mark.parametrize("threads", ["0", "1", "3"])
+def test_codec_thread_count_does_not_change_what_is_written_or_read(tmp_path: Path, monkeypatch, threads) -> None:
+    frames = smooth_frames(25)
+    monkeypatch.delenv(CODEC_THREADS_ENV, raising=False)
+    reference = read_clip(write_clip(tmp_path / "auto.mp4", clip_with_audio(frames, 16000))).frames
+    monkeypatch.setenv(CODEC_THREADS_ENV, threads)
+    assert codec_threads() == int(threads)
+    back = read_clip(write_clip(tmp_path / f"t{threads}.mp4", clip_with_audio(frames, 16000)))
+    assert back.n_frames == len(frames)
+    assert np.abs(back.frames.astype(np.int16) - reference.astype(np.int16)).mean() < 1.0
+
+
+def test_a_bad_codec_thread_setting_is_a_clear_error(monkeypatch) -> None:
+    monkeypatch.setenv(CODEC_THREADS_ENV, "many")
+    with pytest.raises(MediaError, match="FAKEBENCH_CODEC_THREADS"):
+        codec_threads()
 
 
 def test_non_aac_sample_rate_is_written_at_48k_and_round_trips(tmp_path: Path) -> None:
