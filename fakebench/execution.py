@@ -139,12 +139,12 @@ def threads_per_worker(workers: int) -> int:
 
 
 def init_worker(modules: tuple[str, ...] = (), threads: int = 1) -> None:
-    """Per worker process: `threads` torch and codec threads (a user's $FAKEBENCH_CODEC_THREADS wins for the
-    codecs), and the modules that register plugins (generators defined outside fakebench) imported, so
+    """Per worker process: `threads` torch and video-decoder threads (a user's $FAKEBENCH_DECODER_THREADS wins
+    for the decoders), and the modules that register plugins (generators defined outside fakebench) imported, so
     their registries match the parent's."""
-    from fakebench.media import CODEC_THREADS_ENV
+    from fakebench.media import DECODER_THREADS_ENV
 
-    os.environ.setdefault(CODEC_THREADS_ENV, str(threads))
+    os.environ.setdefault(DECODER_THREADS_ENV, str(threads))
     try:
         import torch
 

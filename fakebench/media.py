@@ -33,7 +33,10 @@ IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "ti
                  "pgm_pipe", "pam_pipe", "gif_pipe", "qoi_pipe", "j2k_pipe", "dpx_pipe"}
 AAC_SAMPLE_RATES = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
 SILENCE_RMS_DBFS = -60.0
-CODEC_THREADS_ENV = "FAKEBENCH_CODEC_THREADS"
+DECODER_THREADS_ENV = "FAKEBENCH_DECODER_THREADS"
+# x264 output depends on its thread count: a fixed count keeps a clip's bytes (and the sha256 in a corpus
+# manifest) the same whatever the machine, the executor or the number of workers.
+ENCODER_THREADS = 2
 
 
 class TruncatedMediaWarning(UserWarning):
@@ -234,17 +237,18 @@ def limit_heap_fragmentation() -> None:
             pass  # not glibc: nothing to tune
 
 
-def codec_threads() -> int:
-    """Threads per video decoder and encoder: ``$FAKEBENCH_CODEC_THREADS``, else 0 (FFmpeg's choice: every core).
+def decoder_threads() -> int:
+    """Threads per video decoder: ``$FAKEBENCH_DECODER_THREADS``, else 0 (FFmpeg's choice: every core).
 
     Pool workers that run clips in parallel set their share of the cores (`fakebench.execution`), as they
-    do for torch: codec threads on top of parallel workers would only contend for the same cores.
+    do for torch: decoder threads on top of parallel workers would only contend for the same cores. The
+    decoded frames are the same for any count.
     """
-    value = os.environ.get(CODEC_THREADS_ENV, "0")
+    value = os.environ.get(DECODER_THREADS_ENV, "0")
     try:
         return max(0, int(value))
     except ValueError:
-        raise MediaError(f"${CODEC_THREADS_ENV}={value!r} is not a whole number; set it to 0 (automatic) or "
+        raise MediaError(f"${DECODER_THREADS_ENV}={value!r} is not a whole number; set it to 0 (automatic) or "
                          "a thread count") from None
 
 
@@ -264,7 +268,7 @@ def iter_frames(path: str | os.PathLike, *, chunk_frames: int = 64, max_side: in
     with _open(p) as c:
         vs = _require_video(p, c)
         vs.thread_type = "AUTO"
-        vs.codec_context.thread_count = codec_threads()
+        vs.codec_context.thread_count = decoder_threads()
         fps = _stream_fps(vs)
         if fps_out is not None:
             fps_out.append(fps)
@@ -581,7 +585,7 @@ def _encode_mp4(target: str, clip: Clip, *, crf: int, preset: str) -> None:
         vs.width, vs.height = frames.shape[2], frames.shape[1]
         vs.pix_fmt = "yuv420p"
         vs.options = {"crf": str(crf), "preset": preset}
-        vs.codec_context.thread_count = codec_threads()
+        vs.codec_context.thread_count = ENCODER_THREADS
         vs.codec_context.time_base = 1 / rate
         aus = None
         audio, sr = clip.audio, clip.sample_rate

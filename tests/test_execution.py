@@ -10,7 +10,7 @@ import pytest
 
 from fakebench.errors import ConfigError
 from fakebench.execution import ResumeState, Task, run_tasks, threads_per_worker
-from fakebench.media import codec_threads
+from fakebench.media import decoder_threads
 
 
 def square(payload: dict) -> dict:
@@ -22,7 +22,7 @@ def square(payload: dict) -> dict:
     if payload["n"] in payload.get("fail", ()):
         raise ValueError(f"bad item {payload['n']}")
     return {"n": payload["n"], "square": payload["n"] ** 2, "threads": torch.get_num_threads(),
-            "codec_threads": codec_threads(), "pid": os.getpid()}
+            "decoder_threads": decoder_threads(), "pid": os.getpid()}
 
 
 def tasks(log: Path, n: int, fail: tuple[int, ...] = ()) -> list[Task]:
@@ -83,7 +83,7 @@ def test_pool_gives_the_local_results_with_one_torch_thread_per_worker(tmp_path)
     workers = list(ResumeState(tmp_path / "state").results())
     share = threads_per_worker(2)  # the cores shared among the workers (1 each on a 2-core machine)
     assert {r["threads"] for r in workers} == {share}
-    assert {r["codec_threads"] for r in workers} == {share}
+    assert {r["decoder_threads"] for r in workers} == {share}
     assert len({r["pid"] for r in workers} - {os.getpid()}) >= 1
     assert max(in_flight) <= 2 * 2  # tasks are pulled lazily: at most two per worker ahead of the results
 
