@@ -59,8 +59,10 @@ def build(
                                             "other-same-identity or other.")] = "own",
     per_clip: Annotated[int, typer.Option(help="Fakes per real clip and generator.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed: same seed, same corpus.")] = 0,
-    workers: Annotated[int, typer.Option(help="Parallel workers (pool and ray).")] = 1,
-    executor: Annotated[str, typer.Option(help="local (this process), pool (processes) or ray.")] = "local",
+    workers: Annotated[int | None, typer.Option(
+        help="Parallel workers (pool and ray): each is one process making one real clip's outputs at a time, "
+             "writing video with one thread. Default: the usable CPU cores.", show_default=False)] = None,
+    executor: Annotated[str, typer.Option(help="local (this process), pool (processes) or ray.")] = "pool",
     ray_address: Annotated[str | None, typer.Option(help="Existing Ray cluster (else a local Ray).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (sda).")] = "auto",
 ) -> None:
@@ -74,6 +76,9 @@ def build(
 
     options = BuildOptions(generators=parse_generators(generator), checkpoint=str(checkpoint) if checkpoint else None,
                            audio=audio, per_clip=per_clip, seed=seed, device=device)
+    from fakebench.execution import usable_cores
+
+    workers = usable_cores() if workers is None else workers
     result = build_corpus(real, output, options, workers=workers, executor=executor, ray_address=ray_address,
                           notify=lambda m: err.print(f"[yellow]warning:[/] {m}"))
     s = result.summary
@@ -93,7 +98,8 @@ def demo(
     generator: Annotated[str, typer.Option("--generator", "-g", help="Generators of the fakes.")]
     = "sda,static,desync",
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
-    workers: Annotated[int, typer.Option(help="Parallel workers.")] = 2,
+    workers: Annotated[int | None, typer.Option(help="Parallel workers. Default: the usable CPU cores.",
+                                                show_default=False)] = None,
     executor: Annotated[str, typer.Option(help="local, pool or ray.")] = "pool",
 ) -> None:
     """Offline demo corpus: the real photos dependencies ship, speaking synthesized sentences in varied voices.
@@ -104,9 +110,10 @@ def demo(
     from fakebench.corpus import corpus_info, load_corpus
     from fakebench.corpus_build import parse_generators
     from fakebench.demo import make_demo_corpus
+    from fakebench.execution import usable_cores
 
     make_demo_corpus(output, clips_per_identity=clips_per_identity, generators=parse_generators(generator),
-                     seed=seed, workers=workers, executor=executor,
+                     seed=seed, workers=usable_cores() if workers is None else workers, executor=executor,
                      notify=lambda m: err.print(f"[yellow]warning:[/] {m}"))
     print_info(corpus_info(load_corpus(output)))
 

@@ -27,6 +27,9 @@ LABELS = ("real", "fake")
 SPLITS = ("train", "val", "test")
 DEFAULT_RATIOS = (0.8, 0.1, 0.1)
 SYNTHETIC_REFERENCE = "synthetic-reference"
+# x264 writes every corpus clip with one thread: a build's parallelism is across clips (its workers), and the
+# fixed count keeps the bytes independent of machine, executor and worker count (see fakebench.media).
+CORPUS_ENCODER_THREADS = 1
 
 # The schema of DESIGN.md, plus the ground-truth JSON of generated clips and where the clip comes from.
 STRING_COLUMNS = ("clip_id", "path", "label", "generator", "identity", "source_clip", "audio_source", "split",

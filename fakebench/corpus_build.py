@@ -4,9 +4,10 @@ For each real clip the builder writes the clip itself, re-encoded after trimming
 silence, and `per_clip` fakes per generator. A photo generator animates the sharpest, most frontal
 open-eyed frame of the clip (chosen by a face-quality score); `desync` shifts or swaps the clip's own
 audio. The driving audio is the clip's own (real and fake say the same words) or another clip's, trimmed
-the same way, so leading silence tells nothing apart. Each output clip is one task of
-`fakebench.execution.run_tasks`: a finished clip is never redone, a failed one is recorded and retried
-on the next run. Splits are inherited from the source clip's identity.
+the same way, so leading silence tells nothing apart. Each real clip is one task of
+`fakebench.execution.run_tasks` whose parts are its output clips: the clip is decoded, trimmed and its
+identity frame chosen once for all of them; a finished output is never redone, a failed one is recorded
+and retried on the next run. Splits are inherited from the source clip's identity.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from fakebench.corpus import (
+    CORPUS_ENCODER_THREADS,
     Corpus,
     CorpusError,
     assign_splits,
@@ -45,9 +47,11 @@ SILENCE_DBFS = -55.0  # ... and anything under this level always does
 TRIM_PAD_S = 0.12  # silence kept before the first and after the last speech
 CANDIDATE_FRAMES = 12  # frames scored when choosing the identity photo
 DESYNC_SHIFT_FRAMES = (3, 12)
-# Slow imports every build worker needs (facenet_pytorch alone takes seconds): imported once per pool.
-WORKER_PRELOAD = ("fakebench.faces", "facenet_pytorch", "dlib", "fakebench.generators.warp",
-                  "fakebench.generators.static", "fakebench.generators.desync")
+# Slow imports every build worker needs (facenet_pytorch alone takes seconds, dlib's landmark model one):
+# imported once per pool, in the server the workers fork from.
+WORKER_PRELOAD = ("fakebench.faces", "facenet_pytorch", "dlib", "fakebench.face_models_preload", "scipy.ndimage",
+                  "scipy.spatial", "fakebench.generators.warp", "fakebench.generators.static",
+                  "fakebench.generators.desync")
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,14 @@ class ClipJob:
     checkpoint: str | None = None
     device: str = "auto"
     problem: str | None = None  # known before running (e.g. no other clip to take audio from)
+
+
+@dataclass(frozen=True)
+class ClipGroup:
+    """One real clip and the output clips made from it (itself re-encoded, its fakes): one task."""
+
+    source: dict[str, Any]  # manifest row of the real clip (paths absolute)
+    jobs: tuple[ClipJob, ...]
 
 
 @dataclass
@@ -143,7 +155,7 @@ def run_build(corpus: Corpus, output: Path, options: BuildOptions, *, workers: i
     _remove_stale_temporaries(output / MEDIA)
     plugins = tuple(sorted({_REGISTRY[g].__module__ for g in generators} - {"fakebench.generators.sda"}))
     total = len(real) * (1 + len(generators) * options.per_clip)
-    summary = run_tasks(make_clip, plan_jobs(corpus.folder, real, output, options, generators),
+    summary = run_tasks(make_clip_group, plan_tasks(corpus.folder, real, output, options, generators),
                         output / STATE, executor=executor, workers=workers, total=total,
                         description=f"building {output.name}", progress=progress, ray_address=ray_address,
                         plugin_modules=plugins, preload=WORKER_PRELOAD)
@@ -193,9 +205,10 @@ def task_seed(seed: int, clip_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}\x00{clip_id}".encode()).digest()[:4], "big") >> 1
 
 
-def plan_jobs(real_folder: Path, real: pd.DataFrame, output: Path, options: BuildOptions,
-              generators: tuple[str, ...]) -> Iterator[Task]:
-    """The build's tasks, lazily: first each real clip itself, then, generator by generator, the fakes."""
+def plan_tasks(real_folder: Path, real: pd.DataFrame, output: Path, options: BuildOptions,
+               generators: tuple[str, ...]) -> Iterator[Task]:
+    """The build's tasks, lazily: one per real clip, making the clip itself and then its fakes, generator by
+    generator."""
     rows = {r["clip_id"]: _absolute(r, real_folder) for r in real.to_dict("records")}
     by_identity: dict[str, list[str]] = defaultdict(list)
     for clip_id, row in rows.items():
@@ -203,18 +216,17 @@ def plan_jobs(real_folder: Path, real: pd.DataFrame, output: Path, options: Buil
     ids = sorted(rows)
     for clip_id in ids:
         row = rows[clip_id]
-        yield Task(clip_id, ClipJob(clip_id=clip_id, generator=None, source=row, audio=row,
-                                    seed=task_seed(options.seed, clip_id), output=str(output)))
-    for generator in generators:
-        for clip_id in ids:
+        jobs = [ClipJob(clip_id=clip_id, generator=None, source=row, audio=row,
+                        seed=task_seed(options.seed, clip_id), output=str(output))]
+        for generator in generators:
             for k in range(options.per_clip):
                 fake_id = f"{clip_id}.{generator}.{k}"
                 seed = task_seed(options.seed, fake_id)
                 audio_id, problem = choose_audio(clip_id, rows, by_identity, ids, options.audio, seed)
-                yield Task(fake_id, ClipJob(clip_id=fake_id, generator=generator, source=rows[clip_id],
-                                            audio=rows[audio_id] if audio_id else rows[clip_id], seed=seed,
-                                            output=str(output), checkpoint=options.checkpoint,
-                                            device=options.device, problem=problem))
+                jobs.append(ClipJob(clip_id=fake_id, generator=generator, source=row,
+                                    audio=rows[audio_id] if audio_id else row, seed=seed, output=str(output),
+                                    checkpoint=options.checkpoint, device=options.device, problem=problem))
+        yield Task(clip_id, ClipGroup(source=row, jobs=tuple(jobs)), parts=tuple(j.clip_id for j in jobs))
 
 
 def _absolute(row: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -248,7 +260,40 @@ def choose_audio(clip_id: str, rows: dict[str, dict], by_identity: dict[str, lis
 
 # ---------------------------------------------------------------------------------------------- one clip
 
-def make_clip(job: ClipJob) -> dict[str, Any]:
+class SourceClip:
+    """A real clip's decoded, silence-trimmed frames and its identity frame, made on first use and shared by
+    every output of the clip; an error doing so is kept and raised again for each output that needs them."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+        self._made: dict[str, Any] = {}
+
+    def _once(self, name: str, make):
+        if name not in self._made:
+            try:
+                self._made[name] = (True, make())
+            except Exception as e:
+                self._made[name] = (False, e)
+        ok, value = self._made[name]
+        if not ok:
+            raise value
+        return value
+
+    def trimmed(self) -> tuple[Clip, list[float]]:
+        return self._once("trimmed", lambda: read_trimmed(self.row))
+
+    def identity_frame(self) -> tuple[int, np.ndarray, float]:
+        return self._once("identity_frame", lambda: choose_identity_frame(self.trimmed()[0]))
+
+
+def make_clip_group(group: ClipGroup) -> Iterator[tuple[str, Any]]:
+    """The outputs of one real clip, as (clip id, make) pairs for `run_tasks`; the clip is read once."""
+    source = SourceClip(group.source)
+    for job in group.jobs:
+        yield job.clip_id, functools.partial(make_clip, job, source)
+
+
+def make_clip(job: ClipJob, source_clip: SourceClip | None = None) -> dict[str, Any]:
     """Make one output clip (the real clip trimmed, or one fake), write it, and return its manifest row."""
     from fakebench.media import file_sha256, write_clip
 
@@ -256,21 +301,22 @@ def make_clip(job: ClipJob) -> dict[str, Any]:
         raise CorpusError(job.problem)
     output = Path(job.output)
     source = job.source
-    real, trim = read_trimmed(source)
+    source_clip = source_clip or SourceClip(source)
+    real, trim = source_clip.trimmed()
     folder = "real" if job.generator is None else job.generator
     relative = Path(MEDIA) / folder / source["identity"] / f"{job.clip_id}.mp4"
     target = output / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     truth_relative = None
     if job.generator is None:
-        write_clip(target, real)
+        write_clip(target, real, encoder_threads=CORPUS_ENCODER_THREADS)
         clip = real
     else:
         audio = real if job.audio["clip_id"] == source["clip_id"] else read_trimmed(job.audio)[0]
-        made = run_generator(job, real, audio)
+        made = run_generator(job, real, audio, source_clip.identity_frame)
         made.ground_truth.update({"source_clip": source["clip_id"], "audio_source": job.audio["clip_id"],
                                   "silence_trim_s": trim})
-        made.save(target)
+        made.save(target, encoder_threads=CORPUS_ENCODER_THREADS)
         clip = made.clip
         truth_relative = relative.with_suffix(".json").as_posix()
     return {
@@ -335,8 +381,9 @@ def _generator(name: str, options: tuple[tuple[str, Any], ...]):
     return create(name, **dict(options))
 
 
-def run_generator(job: ClipJob, real: Clip, audio: Clip):
-    """One fake: `desync` from the real clip, a photo generator from the clip's best frame."""
+def run_generator(job: ClipJob, real: Clip, audio: Clip, identity_frame=None):
+    """One fake: `desync` from the real clip, a photo generator from the clip's best frame (`identity_frame()`
+    gives it; by default it is chosen from `real`)."""
     name = job.generator
     if name == "desync":
         rng = np.random.default_rng(job.seed)
@@ -351,7 +398,7 @@ def run_generator(job: ClipJob, real: Clip, audio: Clip):
         options = (("checkpoint", job.checkpoint), ("device", job.device))
     elif name in PHOTO_GENERATORS_WITH_FPS:
         options = (("fps", real.fps),)
-    index, photo, score = choose_identity_frame(real)
+    index, photo, score = identity_frame() if identity_frame else choose_identity_frame(real)
     made = _generator(name, options).generate(photo, audio.audio, audio.sample_rate, seed=job.seed)
     made.ground_truth["identity_frame"] = {"index": index, "quality_score": round(score, 4)}
     return made

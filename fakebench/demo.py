@@ -235,7 +235,7 @@ def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
 
 def make_reference_clip(job: ReferenceJob) -> dict:
     """One reference clip: a bundled photo saying a sentence, animated by the warp generator."""
-    from fakebench.corpus import SYNTHETIC_REFERENCE
+    from fakebench.corpus import CORPUS_ENCODER_THREADS, SYNTHETIC_REFERENCE
     from fakebench.generators.base import create
     from fakebench.media import file_sha256
 
@@ -246,7 +246,7 @@ def make_reference_clip(job: ReferenceJob) -> dict:
     made.ground_truth["inputs"] = {"photo": job.photo, "text": job.text, "voice": job.voice,
                                    "rate_wpm": job.rate_wpm}
     relative = Path("media") / job.photo / f"{job.clip_id}.mp4"
-    video, _ = made.save(Path(job.folder) / relative)
+    video, _ = made.save(Path(job.folder) / relative, encoder_threads=CORPUS_ENCODER_THREADS)
     return {
         "clip_id": job.clip_id, "path": relative.as_posix(), "label": "real", "generator": None,
         "identity": job.photo, "source_clip": job.clip_id, "audio_source": job.clip_id, "split": None,

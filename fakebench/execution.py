@@ -11,6 +11,11 @@ atomically. Right after the function returns, the worker that ran it writes a fi
 - a task that raises is recorded in ``STATE/failed/KEY.json`` with its error, and the others go on;
   the next run tries it again.
 
+A task may have *parts*: several results made from one shared piece of work (a corpus build makes all the
+outputs of one real clip in one task, decoding the clip once). Then `fn` returns an iterable of
+``(part_key, make)`` pairs and each ``make()`` returns that part's result; every part has its own marker,
+so a finished part is never made again and a failing part is recorded while its siblings go on.
+
 Tasks are taken from an iterator and only a few (two per worker) are in flight at once, and results are
 written to disk rather than kept, so memory stays bounded whatever the number of tasks.
 """
@@ -39,8 +44,13 @@ _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]{0,200}$")
 
 @dataclass(frozen=True)
 class Task:
-    key: str  # unique within a run; also the marker's file name
+    key: str  # unique within a run; also the marker's file name (of a task without parts)
     payload: Any  # picklable: what the function needs to do this task
+    parts: tuple[str, ...] = ()  # the keys of the results a task with parts makes (see the module's doc)
+
+    @property
+    def result_keys(self) -> tuple[str, ...]:
+        return self.parts or (self.key,)
 
 
 class WorkerCrashError(FakebenchError):
@@ -132,10 +142,18 @@ class ResumeState:
 
 # ---------------------------------------------------------------------------------------------- workers
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and `taskset` narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def threads_per_worker(workers: int) -> int:
     """Threads each worker gives torch and the video codecs: the machine's cores shared among the workers
     (joblib's rule), so one worker uses the whole machine and N workers on N cores do not oversubscribe it."""
-    return max(1, (os.cpu_count() or 1) // workers)
+    return max(1, usable_cores() // workers)
 
 
 def init_worker(modules: tuple[str, ...] = (), threads: int = 1) -> None:
@@ -155,17 +173,41 @@ def init_worker(modules: tuple[str, ...] = (), threads: int = 1) -> None:
         importlib.import_module(name)
 
 
-def run_one(fn: Callable[[Any], dict], task: Task, state_folder: str) -> tuple[str, bool, str]:
-    """Run one task and write its marker. Returns (key, finished, error). Never raises for the task's errors."""
+Outcome = tuple[str, bool, str]  # (result key, finished, one-line error)
+
+
+def run_one(fn: Callable[[Any], Any], task: Task, state_folder: str) -> list[Outcome]:
+    """Run one task and write a marker per result; the parts finished earlier are skipped. Returns one outcome
+    per result made or tried. Never raises for the task's errors."""
     state = ResumeState(state_folder)
+    if not task.parts:
+        return [_run_and_mark(state, task.key, lambda: fn(task.payload))]
+    outcomes = []
     try:
-        result = fn(task.payload)
+        for key, make in fn(task.payload):
+            if key not in task.parts:
+                raise ValueError(f"task {task.key} made a result {key!r} that is not one of its parts")
+            if not state.is_done(key):
+                outcomes.append(_run_and_mark(state, key, make))
+    except Exception as e:  # the task's own set-up failed: every part not yet tried fails with it
+        tried = {o[0] for o in outcomes}
+        outcomes += [_mark_failed(state, key, e) for key in task.parts if key not in tried and not state.is_done(key)]
+    return outcomes
+
+
+def _run_and_mark(state: ResumeState, key: str, make: Callable[[], dict]) -> Outcome:
+    try:
+        result = make()
     except Exception as e:  # isolation: one bad clip must not stop the others
-        message = e.one_line() if isinstance(e, FakebenchError) else f"{type(e).__name__}: {' '.join(str(e).split())}"
-        state.mark_failed(task.key, message[:2000], type(e).__name__)
-        return task.key, False, message
-    state.mark_done(task.key, result)
-    return task.key, True, ""
+        return _mark_failed(state, key, e)
+    state.mark_done(key, result)
+    return key, True, ""
+
+
+def _mark_failed(state: ResumeState, key: str, e: Exception) -> Outcome:
+    message = e.one_line() if isinstance(e, FakebenchError) else f"{type(e).__name__}: {' '.join(str(e).split())}"
+    state.mark_failed(key, message[:2000], type(e).__name__)
+    return key, False, message
 
 
 # ---------------------------------------------------------------------------------------------- running
@@ -177,17 +219,18 @@ def check_executor(executor: str, workers: int) -> None:
         raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
 
 
-def run_tasks(fn: Callable[[Any], dict], tasks: Iterable[Task], state_folder: str | os.PathLike, *,
+def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Task], state_folder: str | os.PathLike, *,
               executor: str = "local", workers: int = 1, total: int | None = None, description: str = "tasks",
               progress: bool = True, ray_address: str | None = None, plugin_modules: tuple[str, ...] = (),
               preload: tuple[str, ...] = (),
               on_result: Callable[[str, bool, str], None] | None = None) -> RunSummary:
     """Run `fn` over `tasks` (skipping finished ones) and return counts; results stay in the markers.
 
-    ``fn`` must be a module-level function (it is pickled for pool and Ray workers). ``plugin_modules`` are
+    ``fn`` must be a module-level function (it is pickled for pool and Ray workers); it returns the task's
+    result, or for a task with parts an iterable of ``(part_key, make)`` (see the module's doc). ``plugin_modules`` are
     imported in each worker first. ``preload`` names modules slow to import that `fn` needs: the pool imports
     them once, in the server its workers fork from. ``on_result(key, finished, error)`` is called in this
-    process per task.
+    process per result.
     """
     check_executor(executor, workers)
     state = ResumeState(state_folder)
@@ -198,30 +241,35 @@ def run_tasks(fn: Callable[[Any], dict], tasks: Iterable[Task], state_folder: st
 
     def pending() -> Iterator[Task]:
         for task in tasks:
-            check_key(task.key)
-            if task.key in seen:
-                raise ConfigError(f"two tasks have the key {task.key!r}; every clip id must be unique")
-            seen.add(task.key)
-            summary.total += 1
-            if state.is_done(task.key):
-                summary.done_before += 1
-                bar.advance(task.key)
-                continue
-            yield task
+            unfinished = False
+            for key in task.result_keys:
+                check_key(key)
+                if key in seen:
+                    raise ConfigError(f"two tasks have the key {key!r}; every clip id must be unique")
+                seen.add(key)
+                summary.total += 1
+                if state.is_done(key):
+                    summary.done_before += 1
+                    bar.advance(key)
+                else:
+                    unfinished = True
+            if unfinished:
+                yield task
 
-    def record(key: str, finished: bool, error: str) -> None:
-        if finished:
-            summary.done_now += 1
-        else:
-            summary.failed[key] = error
-        bar.advance(key, failed=not finished)
-        if on_result is not None:
-            on_result(key, finished, error)
+    def record(outcomes: list[Outcome]) -> None:
+        for key, finished, error in outcomes:
+            if finished:
+                summary.done_now += 1
+            else:
+                summary.failed[key] = error
+            bar.advance(key, failed=not finished)
+            if on_result is not None:
+                on_result(key, finished, error)
 
     with _Progress(description, total, enabled=progress) as bar:
         if executor == "local":
             for task in pending():
-                record(*run_one(fn, task, str(state.folder)))
+                record(run_one(fn, task, str(state.folder)))
         elif executor == "pool":
             _run_pool(fn, pending(), str(state.folder), workers, plugin_modules, preload, record)
         else:
@@ -253,7 +301,7 @@ def _run_pool(fn, tasks: Iterator[Task], folder: str, workers: int, modules: tup
                     raise WorkerCrashError(f"a worker process died (killed, or out of memory?) while making one of "
                                            f"{running}; finished work is kept: run the same command again to "
                                            "resume") from None
-                record(*outcome)
+                record(outcome)
 
         for task in tasks:
             in_flight[pool.submit(run_one, fn, task, folder)] = task.key
@@ -277,21 +325,26 @@ def _run_ray(fn, tasks: Iterator[Task], folder: str, workers: int, modules: tupl
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     remote = ray.remote(num_cpus=1)(_ray_task)
     in_flight: dict = {}  # ObjectRef -> task key
+    tasks_by_key: dict[str, Task] = {}
 
     def collect() -> None:
         finished, _ = ray.wait(list(in_flight), num_returns=1)
         for ref in finished:
-            key = in_flight.pop(ref)
+            task = tasks_by_key.pop(in_flight.pop(ref))
             try:
-                record(*ray.get(ref))
+                outcomes = ray.get(ref)
             except ray.exceptions.RayError as e:  # the worker died: the task failed, the others go on
                 message = f"the Ray worker died: {' '.join(str(e).split())[:300]}"
-                ResumeState(folder).mark_failed(key, message, type(e).__name__)
-                record(key, False, message)
+                state = ResumeState(folder)
+                outcomes = [(k, False, message) for k in task.result_keys if not state.is_done(k)]
+                for k, _, _ in outcomes:
+                    state.mark_failed(k, message, type(e).__name__)
+            record(outcomes)
 
     try:
         for task in tasks:
             in_flight[remote.remote(fn, task, folder, modules)] = task.key
+            tasks_by_key[task.key] = task
             if len(in_flight) >= workers * IN_FLIGHT_PER_WORKER:
                 collect()
         while in_flight:
@@ -301,7 +354,7 @@ def _run_ray(fn, tasks: Iterator[Task], folder: str, workers: int, modules: tupl
             ray.shutdown()
 
 
-def _ray_task(fn, task: Task, folder: str, modules: tuple[str, ...]) -> tuple[str, bool, str]:
+def _ray_task(fn, task: Task, folder: str, modules: tuple[str, ...]) -> list[Outcome]:
     init_worker(modules, threads=1)  # each Ray task reserves one CPU (num_cpus=1)
     return run_one(fn, task, folder)
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from fakebench.errors import ConfigError
-from fakebench.media import Clip, check_output_path, write_clip
+from fakebench.media import ENCODER_THREADS, Clip, check_output_path, write_clip
 
 
 @dataclass(eq=False)
@@ -32,11 +32,11 @@ class GeneratedClip:
     clip: Clip
     ground_truth: dict[str, Any] = field(default_factory=dict)
 
-    def save(self, path: str | os.PathLike) -> tuple[Path, Path]:
+    def save(self, path: str | os.PathLike, *, encoder_threads: int = ENCODER_THREADS) -> tuple[Path, Path]:
         """Write the mp4 and its ground truth next to it (same name, .json). Returns both paths."""
         video = check_output_path(path)
         truth = video.with_suffix(".json")
-        write_clip(video, self.clip)
+        write_clip(video, self.clip, encoder_threads=encoder_threads)
         write_json(truth, self.ground_truth)
         return video, truth
 
