@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -121,3 +122,75 @@ def test_a_dead_pool_worker_stops_the_run_with_a_clear_error_and_the_rerun_finis
     work = [Task(t.key, {**t.payload, "die": -1}) for t in tasks(log, 6)]
     summary = run_tasks(die_on, work, tmp_path / "state", executor="pool", workers=2, progress=False)
     assert summary.done_before == len(before) and results(tmp_path / "state") == {i: i * i for i in range(6)}
+
+
+# Tasks with parts: one piece of shared set-up, several results, each with its own marker.
+
+def squares_of_group(payload: dict):
+    """Set-up once per group (logged as 'setup G'), then one part per member; fails on request."""
+    with open(payload["log"], "a") as f:
+        f.write(f"setup-{payload['group']}\n")
+    if payload.get("setup_fails"):
+        raise OSError(f"cannot open group {payload['group']}")
+    for n in payload["members"]:
+        yield f"part-{n:03d}", functools.partial(square, {"n": n, "log": payload["log"], "fail": payload["fail"]})
+
+
+def group_tasks(log: Path, groups: int, size: int, fail: tuple[int, ...] = (), setup_fails: tuple[int, ...] = ()):
+    out = []
+    for g in range(groups):
+        members = list(range(g * size, (g + 1) * size))
+        out.append(Task(f"group-{g}", {"group": g, "members": members, "log": str(log), "fail": fail,
+                                       "setup_fails": g in setup_fails},
+                        parts=tuple(f"part-{n:03d}" for n in members)))
+    return out
+
+
+def setups(log: Path) -> list[str]:
+    return [line for line in log.read_text().split() if line.startswith("setup-")]
+
+
+def part_calls(log: Path) -> list[int]:
+    return [int(line) for line in log.read_text().split() if not line.startswith("setup-")]
+
+
+@pytest.mark.parametrize("executor", ["local", "pool"])
+def test_parts_are_counted_isolated_and_resumed_one_by_one(tmp_path, executor):
+    log, state = tmp_path / "calls.txt", tmp_path / "state"
+    seen = []
+    summary = run_tasks(squares_of_group, group_tasks(log, 3, 3, fail=(4,), setup_fails=(2,)), state,
+                        executor=executor, workers=2, progress=False, on_result=lambda k, ok, e: seen.append(k))
+    # group 1's bad member fails alone; group 2's set-up failure fails all three of its parts
+    assert summary.total == 9 and summary.done_now == 5
+    assert set(summary.failed) == {"part-004", "part-006", "part-007", "part-008"}
+    assert "OSError: cannot open group 2" in summary.failed["part-007"]
+    assert sorted(seen) == [f"part-{n:03d}" for n in range(9)]
+    assert results(state) == {n: n * n for n in (0, 1, 2, 3, 5)}
+    assert sorted(setups(log)) == ["setup-0", "setup-1", "setup-2"]
+
+    # resume: group 0 is finished and not even set up again; group 1 redoes only its failed part
+    log.unlink()
+    summary = run_tasks(squares_of_group, group_tasks(log, 3, 3), state, executor=executor, workers=2,
+                        progress=False)
+    assert (summary.total, summary.done_before, summary.done_now, summary.failed) == (9, 5, 4, {})
+    assert sorted(setups(log)) == ["setup-1", "setup-2"]
+    assert sorted(part_calls(log)) == [4, 6, 7, 8]
+    assert results(state) == {n: n * n for n in range(9)}
+    assert ResumeState(state).failures() == {}
+
+
+def stray_part(payload: dict):
+    yield "not-mine", lambda: {"n": 0, "square": 0}
+
+
+def test_a_part_that_is_not_declared_fails_its_task_rather_than_writing_a_stray_marker(tmp_path):
+    summary = run_tasks(stray_part, [Task("g", {}, parts=("a", "b"))], tmp_path / "state", progress=False)
+    assert set(summary.failed) == {"a", "b"} and "not one of its parts" in summary.failed["a"]
+    assert not ResumeState(tmp_path / "state").is_done("not-mine")
+
+
+def test_part_keys_must_be_unique_across_tasks(tmp_path):
+    log = tmp_path / "calls.txt"
+    twice = group_tasks(log, 1, 2) + [Task("other", {}, parts=("part-001",))]
+    with pytest.raises(ConfigError, match="two tasks have the key 'part-001'"):
+        run_tasks(squares_of_group, twice, tmp_path / "state", progress=False)
