@@ -72,6 +72,9 @@ def build(
     Interrupted runs (even kill -9) resume where they stopped when run again with the same options: finished
     clips are never redone. A clip that fails is recorded with its error and the others go on.
     """
+    from fakebench.worker_preload import start_corpus_pool_server
+
+    start_corpus_pool_server(executor)  # its imports run while this process loads the corpus
     from fakebench.corpus_build import BuildOptions, build_corpus, parse_generators
 
     options = BuildOptions(generators=parse_generators(generator), checkpoint=str(checkpoint) if checkpoint else None,
@@ -107,6 +110,9 @@ def demo(
     The reference clips are warp animations of the real photos (human blink statistics, in-sync lips), marked
     as synthetic reference in the manifest's `source` column; the fakes come from the other generators.
     """
+    from fakebench.worker_preload import start_corpus_pool_server
+
+    start_corpus_pool_server(executor, "fakebench.demo")
     from fakebench.corpus import corpus_info, load_corpus
     from fakebench.corpus_build import parse_generators
     from fakebench.demo import make_demo_corpus

@@ -37,6 +37,7 @@ from fakebench.corpus import (
 from fakebench.errors import AudioError, ConfigError, WeightsError
 from fakebench.execution import ResumeState, RunSummary, Task, check_executor, run_tasks
 from fakebench.media import Clip
+from fakebench.worker_preload import CORPUS_WORKER_PRELOAD, start_corpus_pool_server
 
 AUDIO_MODES = ("own", "other-same-identity", "other")
 PHOTO_GENERATORS_WITH_FPS = ("warp", "static")
@@ -47,11 +48,6 @@ SILENCE_DBFS = -55.0  # ... and anything under this level always does
 TRIM_PAD_S = 0.12  # silence kept before the first and after the last speech
 CANDIDATE_FRAMES = 12  # frames scored when choosing the identity photo
 DESYNC_SHIFT_FRAMES = (3, 12)
-# Slow imports every build worker needs (facenet_pytorch alone takes seconds, dlib's landmark model one):
-# imported once per pool, in the server the workers fork from.
-WORKER_PRELOAD = ("fakebench.faces", "facenet_pytorch", "dlib", "fakebench.face_models_preload", "scipy.ndimage",
-                  "scipy.spatial", "fakebench.generators.warp", "fakebench.generators.static",
-                  "fakebench.generators.desync")
 
 
 @dataclass(frozen=True)
@@ -119,6 +115,7 @@ def build_corpus(real: str | os.PathLike, output: str | os.PathLike, options: Bu
     """Make the fake corpus OUTPUT from the real corpus REAL (resuming OUTPUT when it holds this same build)."""
     _check_options(options)
     check_executor(executor, workers)
+    start_corpus_pool_server(executor)
     corpus = load_corpus(real)
     output = Path(output)
     manifest_sha = hashlib.sha256((corpus.folder / "manifest.parquet").read_bytes()).hexdigest()
@@ -158,7 +155,7 @@ def run_build(corpus: Corpus, output: Path, options: BuildOptions, *, workers: i
     summary = run_tasks(make_clip_group, plan_tasks(corpus.folder, real, output, options, generators),
                         output / STATE, executor=executor, workers=workers, total=total,
                         description=f"building {output.name}", progress=progress, ray_address=ray_address,
-                        plugin_modules=plugins, preload=WORKER_PRELOAD)
+                        plugin_modules=plugins, preload=CORPUS_WORKER_PRELOAD)
     state = ResumeState(output / STATE)
     rows = list(state.results())
     failures = state.failures()

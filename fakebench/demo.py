@@ -200,11 +200,13 @@ def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
     from fakebench.corpus_build import BuildOptions, run_build
     from fakebench.errors import ConfigError
     from fakebench.execution import ResumeState, Task, run_tasks
+    from fakebench.worker_preload import start_corpus_pool_server
 
     if not isinstance(clips_per_identity, int) or clips_per_identity < 1:
         raise ConfigError(f"clips per identity must be a whole number >= 1, got {clips_per_identity!r}")
     if "warp" in generators:
         raise ConfigError("the demo's reference clips are warp animations; make its fakes with other generators")
+    start_corpus_pool_server(executor, "fakebench.demo")  # one server for both pools: the first one starts it
     output = Path(output)
     claim_output(output, {"kind": "demo", "clips_per_identity": clips_per_identity,
                           "generators": ",".join(generators), "seed": seed})

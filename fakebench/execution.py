@@ -150,10 +150,11 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def threads_per_worker(workers: int) -> int:
-    """Threads each worker gives torch and the video codecs: the machine's cores shared among the workers
-    (joblib's rule), so one worker uses the whole machine and N workers on N cores do not oversubscribe it."""
-    return max(1, usable_cores() // workers)
+# Threads each pool or Ray worker gives torch and the video decoders. One: a pool's parallelism is across
+# tasks (one worker per core by default). Measured on a corpus build (32 clips of 256x256, 2 cores, one worker):
+# 74.5 s with one thread, 86-96 s with two (torch's OpenMP threads spin between the small ops of a clip and
+# compete with the worker itself), 78 s with two passive ones; benchmarks/corpus.py.
+WORKER_THREADS = 1
 
 
 def init_worker(modules: tuple[str, ...] = (), threads: int = 1) -> None:
@@ -278,16 +279,27 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Task], state_folder: str
     return summary
 
 
+def start_pool_server(preload: Iterable[str]):
+    """Start the server the pool's workers fork from, importing `preload` there, and return the pool's
+    multiprocessing context. The server imports in the background: a command that calls this first does its own
+    set-up meanwhile. Once started, the server keeps its modules (a later call's `preload` is ignored).
+
+    forkserver: workers fork from a clean server process (no torch threads started, unlike this one may have),
+    so forking is safe and quick, and the heavy modules are imported once for all workers."""
+    import multiprocessing as mp
+    from multiprocessing import forkserver
+
+    context = mp.get_context("forkserver")
+    context.set_forkserver_preload(list(dict.fromkeys(m for m in preload if m != "__main__")))
+    forkserver.ensure_running()
+    return context
+
+
 def _run_pool(fn, tasks: Iterator[Task], folder: str, workers: int, modules: tuple[str, ...],
               preload: tuple[str, ...], record) -> None:
-    import multiprocessing as mp
-
-    # forkserver: workers fork from a clean server process (no torch threads started, unlike this one may
-    # have), so forking is safe and quick; the server imports the heavy modules once for all workers.
-    context = mp.get_context("forkserver")
-    context.set_forkserver_preload([m for m in (fn.__module__, "torch", *preload, *modules) if m != "__main__"])
+    context = start_pool_server((fn.__module__, "torch", *preload, *modules))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
-                             initargs=(modules, threads_per_worker(workers))) as pool:
+                             initargs=(modules, WORKER_THREADS)) as pool:
         in_flight: dict[Future, str] = {}
 
         def collect(return_when: str) -> None:
@@ -355,7 +367,7 @@ def _run_ray(fn, tasks: Iterator[Task], folder: str, workers: int, modules: tupl
 
 
 def _ray_task(fn, task: Task, folder: str, modules: tuple[str, ...]) -> list[Outcome]:
-    init_worker(modules, threads=1)  # each Ray task reserves one CPU (num_cpus=1)
+    init_worker(modules, threads=WORKER_THREADS)  # each Ray task reserves one CPU (num_cpus=1)
     return run_one(fn, task, folder)
 
 

@@ -243,8 +243,8 @@ def limit_heap_fragmentation() -> None:
 def decoder_threads() -> int:
     """Threads per video decoder: ``$FAKEBENCH_DECODER_THREADS``, else 0 (FFmpeg's choice: every core).
 
-    Pool workers that run clips in parallel set their share of the cores (`fakebench.execution`), as they
-    do for torch: decoder threads on top of parallel workers would only contend for the same cores. The
+    Pool and Ray workers, which run clips in parallel, set one (`fakebench.execution.WORKER_THREADS`), as
+    they do for torch: decoder threads on top of parallel workers only contend for the same cores. The
     decoded frames are the same for any count.
     """
     value = os.environ.get(DECODER_THREADS_ENV, "0")

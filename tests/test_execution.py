@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fakebench.errors import ConfigError
-from fakebench.execution import ResumeState, Task, run_tasks, threads_per_worker
+from fakebench.execution import WORKER_THREADS, ResumeState, Task, run_tasks
 from fakebench.media import decoder_threads
 
 
@@ -67,7 +67,7 @@ def test_a_half_written_marker_is_not_taken_as_finished(tmp_path):
     assert marker == {"key": "item-000", "result": {**marker["result"], "n": 0, "square": 0}}
 
 
-def test_pool_gives_the_local_results_with_one_torch_thread_per_worker(tmp_path):
+def test_pool_gives_the_local_results_with_one_torch_and_decoder_thread_per_worker(tmp_path):
     log = tmp_path / "calls.txt"
     pulled = []
 
@@ -82,9 +82,7 @@ def test_pool_gives_the_local_results_with_one_torch_thread_per_worker(tmp_path)
     assert summary.done_now == 9 and list(summary.failed) == ["item-004"]
     assert results(tmp_path / "state") == {i: i * i for i in range(10) if i != 4}
     workers = list(ResumeState(tmp_path / "state").results())
-    share = threads_per_worker(2)  # the cores shared among the workers (1 each on a 2-core machine)
-    assert {r["threads"] for r in workers} == {share}
-    assert {r["decoder_threads"] for r in workers} == {share}
+    assert {r["threads"] for r in workers} == {r["decoder_threads"] for r in workers} == {WORKER_THREADS} == {1}
     assert len({r["pid"] for r in workers} - {os.getpid()}) >= 1
     assert max(in_flight) <= 2 * 2  # tasks are pulled lazily: at most two per worker ahead of the results
 
