@@ -309,7 +309,8 @@ def make_clip(job: ClipJob, source_clip: SourceClip | None = None) -> dict[str, 
         write_clip(target, real, encoder_threads=CORPUS_ENCODER_THREADS)
         clip = real
     else:
-        audio = real if job.audio["clip_id"] == source["clip_id"] else read_trimmed(job.audio)[0]
+        audio = ((real.audio, real.sample_rate) if job.audio["clip_id"] == source["clip_id"]
+                 else read_trimmed_audio(job.audio))
         made = run_generator(job, real, audio, source_clip.identity_frame)
         made.ground_truth.update({"source_clip": source["clip_id"], "audio_source": job.audio["clip_id"],
                                   "silence_trim_s": trim})
@@ -337,6 +338,16 @@ def read_trimmed(row: dict[str, Any]) -> tuple[Clip, list[float]]:
     return trim_silence(clip)
 
 
+def read_trimmed_audio(row: dict[str, Any]) -> tuple[np.ndarray, int]:
+    """The audio of a manifest row cut exactly as `read_trimmed` cuts it, without decoding the video."""
+    from fakebench.media import probe, read_audio
+
+    audio, sample_rate = read_audio(row.get("audio_path") or row["path"])
+    info = probe(row["path"])
+    *_, a, b = speech_cut(audio, sample_rate, info.fps, info.n_frames_estimate)
+    return audio[a:b], sample_rate
+
+
 def speech_bounds(audio: np.ndarray, sample_rate: int) -> tuple[float, float]:
     """(start, end) in seconds of the speech: from the first to the last 10 ms window within
     SPEECH_FLOOR_DB of the loudest one (and above SILENCE_DBFS)."""
@@ -352,19 +363,25 @@ def speech_bounds(audio: np.ndarray, sample_rate: int) -> tuple[float, float]:
     return loud[0] * hop / sample_rate, (loud[-1] + 1) * hop / sample_rate
 
 
+def speech_cut(audio: np.ndarray, sample_rate: int, fps: float, n_frames: int,
+               pad_s: float = TRIM_PAD_S) -> tuple[int, int, int, int]:
+    """Where to cut a clip to its speech plus `pad_s` each side, on whole video frames: (first frame, end
+    frame, first sample, end sample)."""
+    start_s, end_s = speech_bounds(audio, sample_rate)
+    first = max(0, int(np.floor((start_s - pad_s) * fps)))
+    last = min(n_frames, int(np.ceil((end_s + pad_s) * fps)))
+    if last - first < 2:
+        raise AudioError(f"only {last - first} frame(s) of the clip hold speech; a talking clip needs more")
+    return first, last, int(round(first / fps * sample_rate)), int(round(last / fps * sample_rate))
+
+
 def trim_silence(clip: Clip, pad_s: float = TRIM_PAD_S) -> tuple[Clip, list[float]]:
     """The clip cut to its speech plus `pad_s` each side, on whole video frames, audio and video together.
 
-    Real clips and the audio that drives fakes go through this same function, so both start and end with
-    the same amount of silence. Returns the clip and [start, end] of the cut in seconds.
+    Real clips and the audio that drives fakes are cut by this same rule (`speech_cut`), so both start and end
+    with the same amount of silence. Returns the clip and [start, end] of the cut in seconds.
     """
-    start_s, end_s = speech_bounds(clip.audio, clip.sample_rate)
-    first = max(0, int(np.floor((start_s - pad_s) * clip.fps)))
-    last = min(clip.n_frames, int(np.ceil((end_s + pad_s) * clip.fps)))
-    if last - first < 2:
-        raise AudioError(f"only {last - first} frame(s) of the clip hold speech; a talking clip needs more")
-    a = int(round(first / clip.fps * clip.sample_rate))
-    b = int(round(last / clip.fps * clip.sample_rate))
+    first, last, a, b = speech_cut(clip.audio, clip.sample_rate, clip.fps, clip.n_frames, pad_s)
     trimmed = Clip(frames=clip.frames[first:last], fps=clip.fps, audio=clip.audio[a:b],
                    sample_rate=clip.sample_rate)
     return trimmed, [round(first / clip.fps, 4), round(last / clip.fps, 4)]
@@ -378,16 +395,17 @@ def _generator(name: str, options: tuple[tuple[str, Any], ...]):
     return create(name, **dict(options))
 
 
-def run_generator(job: ClipJob, real: Clip, audio: Clip, identity_frame=None):
-    """One fake: `desync` from the real clip, a photo generator from the clip's best frame (`identity_frame()`
-    gives it; by default it is chosen from `real`)."""
+def run_generator(job: ClipJob, real: Clip, audio: tuple[np.ndarray, int], identity_frame=None):
+    """One fake driven by `audio` (samples, sample rate): `desync` from the real clip, a photo generator from
+    the clip's best frame (`identity_frame()` gives it; by default it is chosen from `real`)."""
+    samples, sample_rate = audio
     name = job.generator
     if name == "desync":
         rng = np.random.default_rng(job.seed)
         own = job.audio["clip_id"] == job.source["clip_id"]
         shift = int(rng.integers(*DESYNC_SHIFT_FRAMES, endpoint=True) * rng.choice([-1, 1])) if own else 0
         generator = _generator("desync", (("shift_frames", shift),))
-        other = {} if own else {"other_audio": audio.audio, "other_sample_rate": audio.sample_rate,
+        other = {} if own else {"other_audio": samples, "other_sample_rate": sample_rate,
                                 "audio_source": job.audio["clip_id"]}
         return generator.from_clip(real, seed=job.seed, **other)
     options: tuple[tuple[str, Any], ...] = ()
@@ -396,7 +414,7 @@ def run_generator(job: ClipJob, real: Clip, audio: Clip, identity_frame=None):
     elif name in PHOTO_GENERATORS_WITH_FPS:
         options = (("fps", real.fps),)
     index, photo, score = identity_frame() if identity_frame else choose_identity_frame(real)
-    made = _generator(name, options).generate(photo, audio.audio, audio.sample_rate, seed=job.seed)
+    made = _generator(name, options).generate(photo, samples, sample_rate, seed=job.seed)
     made.ground_truth["identity_frame"] = {"index": index, "quality_score": round(score, 4)}
     return made
 

@@ -156,6 +156,40 @@ def test_speech_bounds_find_the_speech_in_silence():
     assert start == pytest.approx(0.6, abs=0.011) and end == pytest.approx(1.3, abs=0.011)
 
 
+def test_driving_audio_is_cut_like_its_clip_without_decoding_the_video(real_corpus, tmp_path):
+    from fakebench.corpus_build import _absolute, read_trimmed, read_trimmed_audio
+    from fakebench.media import write_audio
+
+    corpus = load_corpus(real_corpus)
+    for row in corpus.manifest.to_dict("records"):
+        row = _absolute(row, real_corpus)
+        clip, _ = read_trimmed(row)
+        audio, sr = read_trimmed_audio(row)
+        assert sr == clip.sample_rate and np.array_equal(audio, clip.audio)
+        assert 0.9 * SR < audio.size < (0.9 + 2 * 0.12 + 0.1) * SR  # the speech and its pads, not LEAD_S/TAIL_S
+        # a separate audio file (GRID, CREMA-D) is cut by the same rule
+        wav = write_audio(tmp_path / f"{row['clip_id']}.wav", *read_audio(row["path"]))
+        with_wav = {**row, "audio_path": str(wav)}
+        assert np.array_equal(read_trimmed_audio(with_wav)[0], read_trimmed(with_wav)[0].audio)
+
+
+def test_fakes_driven_by_another_clip_take_its_trimmed_audio(real_corpus, tmp_path):
+    from fakebench.corpus_build import _absolute, read_trimmed
+
+    options = BuildOptions(generators=("static",), audio="other-same-identity")
+    result = build_corpus(real_corpus, tmp_path / "fake", options, progress=False)
+    assert result.summary.failed == {}
+    m = load_corpus(tmp_path / "fake").manifest
+    real_rows = {r["clip_id"]: _absolute(r, real_corpus) for r in load_corpus(real_corpus).manifest.to_dict("records")}
+    fakes = m[m["label"] == "fake"]
+    assert len(fakes) == 4
+    for row in fakes.itertuples():
+        assert row.audio_source != row.source_clip
+        assert real_rows[row.audio_source]["identity"] == row.identity
+        driving = read_trimmed(real_rows[row.audio_source])[0]
+        assert row.n_frames == pytest.approx(driving.audio.size / SR * row.fps, abs=1)
+
+
 def test_identity_frame_is_the_sharp_open_eyed_one(astronaut):
     from scipy.ndimage import gaussian_filter
 
