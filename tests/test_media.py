@@ -179,6 +179,52 @@ def test_decoder_thread_count_changes_no_frame_and_the_encoder_bytes_do_not_depe
     assert np.array_equal(read_clip(path).frames, reference)
 
 
+_ENCODE_AND_HASH = """
+import hashlib, sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+from test_media import clip_with_audio, smooth_frames
+from fakebench.media import write_clip
+clip = clip_with_audio(smooth_frames(25, width={width}), 16000)
+hashes = {{hashlib.sha256(write_clip({out!r} + f"/{{i}}.mp4", clip, encoder_threads=1).read_bytes()).hexdigest()
+          for i in range(4)}}
+print(" ".join(sorted(hashes)))
+"""
+
+
+@pytest.mark.parametrize("width", [96, 224])
+def test_encoder_bytes_do_not_depend_on_leftover_heap_contents(tmp_path: Path, width: int) -> None:
+    """x264's AVX-512 mbtree kernel read past a macroblock row at widths not a multiple of 128 px, so the
+    bytes followed the heap's leftovers; glibc's MALLOC_PERTURB_ fills freed memory to expose that here,
+    whatever this machine's CPU."""
+    import subprocess
+    import sys
+
+    outputs = []
+    for perturb in ("85", "170"):
+        folder = tmp_path / perturb
+        folder.mkdir()
+        script = _ENCODE_AND_HASH.format(tests=str(Path(__file__).parent), width=width, out=str(folder))
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "MALLOC_PERTURB_": perturb})
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs.append(done.stdout.split())
+    assert len(outputs[0]) == 1 and outputs[0] == outputs[1]
+
+
+def test_x264_keeps_every_detected_simd_path_but_avx512(monkeypatch) -> None:
+    import fakebench.media as media
+
+    monkeypatch.setattr(media, "x264_cpu_flags", lambda: ("MMX2", "SSE2Fast", "SSSE3", "AVX2", "AVX512"))
+    assert media.x264_stable_options() == {"x264-params": "asm=MMX2,SSE2Fast,SSSE3,AVX2"}
+    monkeypatch.setattr(media, "x264_cpu_flags", lambda: ("MMX2", "SSE2Fast", "AVX2"))
+    assert media.x264_stable_options() == {}  # nothing to leave out: x264 detects for itself
+    monkeypatch.setattr(media, "x264_cpu_flags", lambda: ())
+    assert media.x264_stable_options() == {}
+    monkeypatch.undo()
+    assert all("AVX512" not in f for f in media.x264_stable_options().get("x264-params", "").split(","))
+
+
 def test_a_bad_decoder_thread_setting_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.setenv(DECODER_THREADS_ENV, "many")
     with pytest.raises(MediaError, match="FAKEBENCH_DECODER_THREADS"):
