@@ -54,8 +54,8 @@ FAKEBENCH = [sys.executable, "-c", "import sys; from fakebench.cli import main; 
 def make_real_corpus(folder: Path, n_clips: int) -> Path:
     """n_clips talking clips of the bundled photos (alternating), imported as a `folder` corpus."""
     from fakebench.assets import load_photo, photo_names
-    from fakebench.demo import _photo_crop
-    from fakebench.importers import import_dataset
+    from fakebench.corpus.demo import photo_crop as _photo_crop
+    from fakebench.corpus.importers import import_dataset
     from fakebench.media import resample_audio, write_clip
     from fakebench.speech import synthesize
     from fakebench.synthetic import moving_photo
@@ -145,7 +145,7 @@ def timed_build(real: Path, out: Path, *, generators: str, workers: int, executo
 
 
 def manifest_benchmark(folder: Path, rows: int = 10_000, repeats: int = 3) -> dict[str, Any]:
-    from fakebench.corpus import assign_splits, filter_manifest, load_corpus, make_manifest, write_corpus
+    from fakebench.corpus.manifest import assign_splits, filter_manifest, load_corpus, make_manifest, write_corpus
 
     generators = ["warp", "static", "desync", "sda"]
     records = []

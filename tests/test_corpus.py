@@ -16,7 +16,9 @@ import pandas as pd
 import pytest
 from test_cli import assert_user_error, run  # the CLI helpers: in process, one-line user errors
 
-from fakebench.corpus import (
+from fakebench.corpus.build import BuildOptions, build_corpus, choose_identity_frame, speech_bounds, task_seed
+from fakebench.corpus.importers import import_dataset
+from fakebench.corpus.manifest import (
     CorpusError,
     assign_splits,
     corpus_info,
@@ -25,9 +27,7 @@ from fakebench.corpus import (
     parse_ratios,
     write_corpus,
 )
-from fakebench.corpus_build import BuildOptions, build_corpus, choose_identity_frame, speech_bounds, task_seed
 from fakebench.errors import ConfigError
-from fakebench.importers import import_dataset
 from fakebench.media import Clip, file_sha256, read_audio, read_clip, resample_audio, write_clip
 
 SR = 16000
@@ -40,7 +40,7 @@ LEAD_S, TAIL_S = 0.5, 0.3  # silence around the speech of the real clips made he
 def real_corpus(tmp_path_factory) -> Path:
     """Two identities (the bundled photos) x two talking clips, 256x256 at 25 fps, imported as a corpus."""
     from fakebench.assets import load_photo
-    from fakebench.demo import _photo_crop
+    from fakebench.corpus.demo import photo_crop as _photo_crop
     from fakebench.speech import synthesize
     from fakebench.synthetic import moving_photo
 
@@ -157,7 +157,7 @@ def test_speech_bounds_find_the_speech_in_silence():
 
 
 def test_driving_audio_is_cut_like_its_clip_without_decoding_the_video(real_corpus, tmp_path):
-    from fakebench.corpus_build import _absolute, read_trimmed, read_trimmed_audio
+    from fakebench.corpus.build import _absolute, read_trimmed, read_trimmed_audio
     from fakebench.media import write_audio
 
     corpus = load_corpus(real_corpus)
@@ -174,7 +174,7 @@ def test_driving_audio_is_cut_like_its_clip_without_decoding_the_video(real_corp
 
 
 def test_fakes_driven_by_another_clip_take_its_trimmed_audio(real_corpus, tmp_path):
-    from fakebench.corpus_build import _absolute, read_trimmed
+    from fakebench.corpus.build import _absolute, read_trimmed
 
     options = BuildOptions(generators=("static",), audio="other-same-identity")
     result = build_corpus(real_corpus, tmp_path / "fake", options, progress=False)
@@ -193,7 +193,7 @@ def test_fakes_driven_by_another_clip_take_its_trimmed_audio(real_corpus, tmp_pa
 def test_identity_frame_is_the_sharp_open_eyed_one(astronaut):
     from scipy.ndimage import gaussian_filter
 
-    from fakebench.demo import _photo_crop
+    from fakebench.corpus.demo import photo_crop as _photo_crop
 
     crop = _photo_crop(astronaut)
     blurred = np.stack([gaussian_filter(crop, sigma=(2.5, 2.5, 0))] * 12).astype(np.uint8)
@@ -360,7 +360,7 @@ def test_killed_build_resumes_without_redoing_or_corrupting(real_corpus, tmp_pat
 
 
 def test_demo_corpus_marks_its_synthetic_reference_class(tmp_path, capsys):
-    from fakebench.demo import make_demo_corpus
+    from fakebench.corpus.demo import make_demo_corpus
 
     make_demo_corpus(tmp_path / "demo", clips_per_identity=1, generators=("static",), executor="local",
                      progress=False, notify=lambda m: None)

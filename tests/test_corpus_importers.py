@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from test_cli import assert_user_error, run  # the CLI helpers: in process, one-line user errors
 
-from fakebench.corpus import corpus_info, load_corpus
-from fakebench.importers import LayoutError, import_dataset
+from fakebench.corpus.importers import LayoutError, import_dataset
+from fakebench.corpus.manifest import corpus_info, load_corpus
 from fakebench.media import Clip, write_audio, write_clip
 
 
@@ -208,6 +208,6 @@ def test_import_help_documents_every_layout(capsys):
 
 
 def test_layout_error_is_a_corpus_error():
-    from fakebench.corpus import CorpusError
+    from fakebench.corpus.manifest import CorpusError
 
     assert issubclass(LayoutError, CorpusError)

@@ -6,8 +6,8 @@ that set-up instead of after it.
 """
 
 CORPUS_WORKER_PRELOAD = (
-    "fakebench.corpus_build", "torch", "fakebench.faces", "facenet_pytorch", "dlib",
-    "fakebench.face_models_preload",  # loads dlib's 68-landmark model (about a second)
+    "fakebench.corpus.build", "torch", "fakebench.faces", "facenet_pytorch", "dlib",
+    "fakebench.execution.face_models",  # loads dlib's 68-landmark model (about a second)
     "scipy.ndimage", "scipy.spatial", "fakebench.generators.warp", "fakebench.generators.static",
     "fakebench.generators.desync",
 )

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fakebench.corpus import (
+from fakebench.corpus.layouts import LAYOUTS
+from fakebench.corpus.manifest import (
     DEFAULT_RATIOS,
     CorpusError,
     assign_splits,
@@ -28,7 +29,6 @@ from fakebench.corpus import (
     write_corpus,
 )
 from fakebench.errors import ConfigError, FakebenchError
-from fakebench.layouts import LAYOUTS
 
 VIDEO_EXTS = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".flv", ".webm"}
 AUDIO_EXTS = {".wav", ".flac"}

@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fakebench.cli_corpus import corpus_app
-from fakebench.cli_train import train_generator
+from fakebench.cli.corpus import corpus_app
+from fakebench.cli.train import train_generator
 from fakebench.errors import EXIT_USER_ERROR, FakebenchError
 
 app = typer.Typer(
@@ -237,7 +237,7 @@ def measure(
     person below 0.6), identity_cosine. quality: cpbd; with a reference clip psnr, ssim, lmd_mouth, lmd_face.
     Every row names the models and weights that produced its values.
     """
-    from fakebench.measure import CLIP_METRICS, measure_clips, parse_metrics
+    from fakebench.metrics.measure import CLIP_METRICS, measure_clips, parse_metrics
 
     wanted = parse_metrics(metrics, CLIP_METRICS)
     rows = []
@@ -274,7 +274,7 @@ def compare(
     dlib's 128-d face descriptors, reported as fd_dlib (never as fid). identity pairs the i-th real clip
     with the i-th fake clip (sorted by name).
     """
-    from fakebench.measure import SET_METRICS, compare_sets, parse_metrics
+    from fakebench.metrics.measure import SET_METRICS, compare_sets, parse_metrics
 
     result = compare_sets(real, fake, parse_metrics(metrics, SET_METRICS), frames_per_clip=frames_per_clip,
                           crop=crop, inception_weights=str(inception_weights) if inception_weights else None,
@@ -317,7 +317,7 @@ def demo(
     seconds: Annotated[float, typer.Option(help="Approximate length of the demo clip.")] = 4.0,
 ) -> None:
     """Offline demo: speech + a bundled real photo -> a clip, then analyze it (twice: cold, then cached)."""
-    from fakebench.demo import run_demo
+    from fakebench.cli.demo import run_demo
 
     run_demo(output, photo=photo, seconds=seconds, console=out)
 

@@ -1,6 +1,6 @@
 """What each dataset importer expects on disk: shown by `fakebench corpus import --help`, in errors and the README.
 
-Kept apart from `fakebench.importers` so the command line can show it without importing pandas.
+Kept apart from `fakebench.corpus.importers` so the command line can show it without importing pandas.
 """
 
 LAYOUTS: dict[str, str] = {

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fakebench.layouts import LAYOUTS
+from fakebench.corpus.layouts import LAYOUTS
 
 corpus_app = typer.Typer(help="Corpora: import real datasets, build fake corpora from them, summarize.",
                          no_args_is_help=True)
@@ -36,8 +36,8 @@ def import_(
     seed: Annotated[int, typer.Option(help="Seed of the identity-disjoint split.")] = 0,
     splits: Annotated[str, typer.Option(help="train,val,test ratios.")] = "0.8,0.1,0.1",
 ) -> None:
-    from fakebench.corpus import parse_ratios
-    from fakebench.importers import import_dataset
+    from fakebench.corpus.importers import import_dataset
+    from fakebench.corpus.manifest import parse_ratios
 
     result = import_dataset(layout, src, output, mode="copy" if copy else "link", seed=seed,
                             ratios=parse_ratios(splits), progress=True)
@@ -72,10 +72,10 @@ def build(
     Interrupted runs (even kill -9) resume where they stopped when run again with the same options: finished
     clips are never redone. A clip that fails is recorded with its error and the others go on.
     """
-    from fakebench.worker_preload import start_corpus_pool_server
+    from fakebench.execution.preload import start_corpus_pool_server
 
     start_corpus_pool_server(executor)  # its imports run while this process loads the corpus
-    from fakebench.corpus_build import BuildOptions, build_corpus, parse_generators
+    from fakebench.corpus.build import BuildOptions, build_corpus, parse_generators
 
     options = BuildOptions(generators=parse_generators(generator), checkpoint=str(checkpoint) if checkpoint else None,
                            audio=audio, per_clip=per_clip, seed=seed, device=device)
@@ -110,12 +110,12 @@ def demo(
     The reference clips are warp animations of the real photos (human blink statistics, in-sync lips), marked
     as synthetic reference in the manifest's `source` column; the fakes come from the other generators.
     """
-    from fakebench.worker_preload import start_corpus_pool_server
+    from fakebench.execution.preload import start_corpus_pool_server
 
-    start_corpus_pool_server(executor, "fakebench.demo")
-    from fakebench.corpus import corpus_info, load_corpus
-    from fakebench.corpus_build import parse_generators
-    from fakebench.demo import make_demo_corpus
+    start_corpus_pool_server(executor, "fakebench.corpus.demo")
+    from fakebench.corpus.build import parse_generators
+    from fakebench.corpus.demo import make_demo_corpus
+    from fakebench.corpus.manifest import corpus_info, load_corpus
     from fakebench.execution import usable_cores
 
     make_demo_corpus(output, clips_per_identity=clips_per_identity, generators=parse_generators(generator),
@@ -131,7 +131,7 @@ def info(
     verify: Annotated[bool, typer.Option("--verify", help="Also check every file's SHA-256.")] = False,
 ) -> None:
     """Counts per label, generator, split and identity; total duration; problems found."""
-    from fakebench.corpus import corpus_info, load_corpus
+    from fakebench.corpus.manifest import corpus_info, load_corpus
 
     summary = corpus_info(load_corpus(corpus), verify=verify)
     if as_json:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fakebench.corpus import (
+from fakebench.corpus.manifest import (
     CORPUS_ENCODER_THREADS,
     Corpus,
     CorpusError,
@@ -36,8 +36,8 @@ from fakebench.corpus import (
 )
 from fakebench.errors import AudioError, ConfigError, WeightsError
 from fakebench.execution import ResumeState, RunSummary, Task, check_executor, run_tasks
+from fakebench.execution.preload import CORPUS_WORKER_PRELOAD, start_corpus_pool_server
 from fakebench.media import Clip
-from fakebench.worker_preload import CORPUS_WORKER_PRELOAD, start_corpus_pool_server
 
 AUDIO_MODES = ("own", "other-same-identity", "other")
 PHOTO_GENERATORS_WITH_FPS = ("warp", "static")
@@ -170,7 +170,7 @@ def run_build(corpus: Corpus, output: Path, options: BuildOptions, *, workers: i
 
 
 def corpus_meta_of(folder: Path) -> dict[str, Any]:
-    from fakebench.corpus import read_meta
+    from fakebench.corpus.manifest import read_meta
 
     meta = read_meta(folder)
     meta.pop("format", None)

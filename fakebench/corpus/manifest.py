@@ -2,8 +2,8 @@
 
 A corpus is a folder holding ``manifest.parquet`` (one row per clip), ``corpus.json`` (how it was made,
 and the problems met making it) and the media. Paths in the manifest are relative to the folder, so a
-corpus can be moved. Importing a dataset is in `fakebench.importers`; making fakes from a real corpus
-is in `fakebench.corpus_build`.
+corpus can be moved. Importing a dataset is in `fakebench.corpus.importers`; making fakes from a real corpus
+is in `fakebench.corpus.build`.
 """
 
 from __future__ import annotations

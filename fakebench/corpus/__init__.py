@@ -1,0 +1,1 @@
+"""Corpora: the manifest and its validation, dataset layouts and importers, fake-corpus builds, the demo corpus."""

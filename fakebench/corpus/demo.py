@@ -1,0 +1,152 @@
+"""The offline demo corpus: every bundled real photo speaking synthesized sentences (the reference class,
+marked synthetic-reference), and its fakes built like any corpus (`fakebench corpus demo`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fakebench.assets import load_photo, photo_names
+from fakebench.faces import analyze
+from fakebench.media import Clip, resample_audio
+from fakebench.speech import synthesize
+
+SENTENCES = [
+    "Place blue at F two now.",
+    "A single photo and an audio file can make a talking portrait.",
+    "Detectors must learn what real speech looks like on a face.",
+    "Bin green by S nine again, please.",
+]
+FPS = 25.0
+SAMPLE_RATE = 16000
+FACE_IOD_PX = 52.0  # inter-ocular distance of the face in the 256x256 demo frames
+
+# The demo corpus: Harvard sentences (IEEE 1969, public domain) and GRID-style commands, in varied voices.
+CORPUS_SENTENCES = [
+    "The birch canoe slid on the smooth planks.",
+    "Glue the sheet to the dark blue background.",
+    "Place blue at F two now.",
+    "It is easy to tell the depth of a well.",
+    "These days a chicken leg is a rare dish.",
+    "Bin green by S nine again.",
+    "Rice is often served in round bowls.",
+    "The juice of lemons makes fine punch.",
+]
+CORPUS_VOICES = [("en-us", 165), ("en-gb", 150), ("en-us+f3", 175), ("en-gb-scotland", 160), ("en+m3", 185),
+                 ("en-029", 155)]
+CORPUS_PAD_S = 0.3  # silence around each sentence, as real recordings have (trimmed by the corpus build)
+
+
+def photo_landmarks(photo: np.ndarray) -> np.ndarray:
+    """The photo's 68 landmarks, through the same analysis every clip gets."""
+    track = analyze(Clip(frames=np.stack([photo, photo]), fps=FPS))
+    track.require_face("the demo")
+    return track.landmarks[0].astype(np.float64)
+
+
+def photo_crop(image: np.ndarray, side: int = 256) -> np.ndarray:
+    """A square crop around the photo's face, scaled so the face has the demo's size."""
+    from PIL import Image
+
+    landmarks = photo_landmarks(image)
+    iod = float(np.linalg.norm(landmarks[36:42].mean(0) - landmarks[42:48].mean(0)))
+    scale = FACE_IOD_PX / iod
+    half = side / scale / 2
+    cx, cy = landmarks.mean(0)
+    box = (int(cx - half), int(cy - half * 0.9), int(cx + half), int(cy + half * 1.1))
+    return np.asarray(Image.fromarray(image).crop(box).resize((side, side), Image.LANCZOS))
+
+
+# ---------------------------------------------------------------------------------------------- demo corpus
+
+@dataclass(frozen=True)
+class ReferenceJob:
+    photo: str
+    text: str
+    voice: str
+    rate_wpm: int
+    seed: int
+    folder: str  # the reference corpus folder
+    clip_id: str
+
+
+def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
+                     generators: tuple[str, ...] = ("sda", "static", "desync"), seed: int = 0, workers: int = 2,
+                     executor: str = "pool", progress: bool = True, notify=print) -> Path:
+    """The offline demo corpus in OUTPUT: reference clips in OUTPUT/reference, then the fake corpus in OUTPUT.
+
+    Every bundled real photo speaks `clips_per_identity` synthesized sentences (varied sentences, voices and
+    rates), animated by the warp generator: the reference class, marked `synthetic-reference` in the manifest's
+    `source` column because no real talking-face video ships offline. The fakes come from `generators`.
+    Resumable like any build: run it again to finish an interrupted one.
+    """
+    from fakebench.corpus.build import BuildOptions, run_build
+    from fakebench.corpus.manifest import (
+        SYNTHETIC_REFERENCE,
+        assign_splits,
+        claim_output,
+        load_corpus,
+        make_manifest,
+        write_corpus,
+    )
+    from fakebench.errors import ConfigError
+    from fakebench.execution import ResumeState, Task, run_tasks
+    from fakebench.execution.preload import start_corpus_pool_server
+
+    if not isinstance(clips_per_identity, int) or clips_per_identity < 1:
+        raise ConfigError(f"clips per identity must be a whole number >= 1, got {clips_per_identity!r}")
+    if "warp" in generators:
+        raise ConfigError("the demo's reference clips are warp animations; make its fakes with other generators")
+    start_corpus_pool_server(executor, "fakebench.corpus.demo")  # one server for both pools: the first one starts it
+    output = Path(output)
+    claim_output(output, {"kind": "demo", "clips_per_identity": clips_per_identity,
+                          "generators": ",".join(generators), "seed": seed})
+    reference = output / "reference"
+    jobs = []
+    for i, photo in enumerate(photo_names()):
+        for j in range(clips_per_identity):
+            voice, rate = CORPUS_VOICES[(i * clips_per_identity + j) % len(CORPUS_VOICES)]
+            text = CORPUS_SENTENCES[(i * 3 + j) % len(CORPUS_SENTENCES)]
+            clip_id = f"ref-{photo}-{j}"
+            jobs.append(Task(clip_id, ReferenceJob(photo=photo, text=text, voice=voice, rate_wpm=rate,
+                                                   seed=seed * 1000 + i * 100 + j, folder=str(reference),
+                                                   clip_id=clip_id)))
+    run_tasks(make_reference_clip, jobs, reference / ".state", executor=executor, workers=workers,
+              total=len(jobs), description="reference clips (warp)", progress=progress)
+    state = ResumeState(reference / ".state")
+    failures = state.failures()
+    if failures:
+        key, why = next(iter(failures.items()))
+        raise ConfigError(f"{len(failures)} demo reference clip(s) could not be made, e.g. {key}: {why}")
+    manifest = make_manifest(list(state.results()))
+    manifest["split"] = assign_splits(manifest["identity"], seed=seed, ratios=(0.5, 0.0, 0.5))
+    write_corpus(reference, manifest, {"complete": True, "problems": [], "source": SYNTHETIC_REFERENCE})
+    run_build(load_corpus(reference), output, BuildOptions(generators=tuple(generators), seed=seed),
+              workers=workers, executor=executor, progress=progress, notify=notify)
+    return output
+
+
+def make_reference_clip(job: ReferenceJob) -> dict:
+    """One reference clip: a bundled photo saying a sentence, animated by the warp generator."""
+    from fakebench.corpus.manifest import CORPUS_ENCODER_THREADS, SYNTHETIC_REFERENCE
+    from fakebench.generators.base import create
+    from fakebench.media import file_sha256
+
+    audio, sr, _ = synthesize(job.text, voice=job.voice, rate_wpm=job.rate_wpm)
+    pad = np.zeros(int(CORPUS_PAD_S * SAMPLE_RATE), np.float32)
+    audio = np.concatenate([pad, resample_audio(audio, sr, SAMPLE_RATE), pad])
+    made = create("warp", fps=FPS).generate(photo_crop(load_photo(job.photo)), audio, SAMPLE_RATE, seed=job.seed)
+    made.ground_truth["inputs"] = {"photo": job.photo, "text": job.text, "voice": job.voice,
+                                   "rate_wpm": job.rate_wpm}
+    relative = Path("media") / job.photo / f"{job.clip_id}.mp4"
+    video, _ = made.save(Path(job.folder) / relative, encoder_threads=CORPUS_ENCODER_THREADS)
+    return {
+        "clip_id": job.clip_id, "path": relative.as_posix(), "label": "real", "generator": None,
+        "identity": job.photo, "source_clip": job.clip_id, "audio_source": job.clip_id, "split": None,
+        "fps": FPS, "sample_rate": SAMPLE_RATE, "n_frames": made.clip.n_frames,
+        "duration_s": round(made.clip.duration_s, 4), "sha256": file_sha256(video),
+        "ground_truth": relative.with_suffix(".json").as_posix(), "source": SYNTHETIC_REFERENCE,
+        "text": job.text, "voice": job.voice,
+    }
