@@ -666,3 +666,32 @@ def subset_track(track: FaceTrack, indices: np.ndarray) -> FaceTrack:
     arrays = {k: getattr(track, k)[idx] for k in FaceTrack.ARRAYS}
     return FaceTrack(**arrays, fps=track.fps, width=track.width, height=track.height,
                      meta={**track.meta, "subset_of_frames": idx.tolist()})
+
+
+# ---------------------------------------------------------------------------------------------- identity frame
+
+CANDIDATE_FRAMES = 12  # frames scored when choosing the identity photo
+
+
+def choose_identity_frame(clip: Clip) -> tuple[int, np.ndarray, float]:
+    """The clip's best frame to animate: sharp (Laplacian variance of the aligned face), frontal (nose
+    centred between the jaw ends), eyes open, confidently detected. Returns (index, frame, score)."""
+    from scipy.ndimage import laplace
+
+    candidates = np.unique(np.linspace(0, clip.n_frames - 1, min(CANDIDATE_FRAMES, clip.n_frames)).round()
+                           ).astype(int)
+    track = analyze(Clip(frames=np.ascontiguousarray(clip.frames[candidates]), fps=clip.fps))
+    if not track.valid.any():
+        raise NoFaceError(f"no face found in {len(candidates)} frames sampled from the clip; it cannot be animated")
+    lm = track.landmarks.astype(np.float64)
+    crops = align_faces(clip.frames[candidates], lm, size=(128, 128))
+    grey = crops.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    sharpness = np.array([laplace(g).var() for g in grey])
+    left = np.linalg.norm(lm[:, 30] - lm[:, 0], axis=1)
+    right = np.linalg.norm(lm[:, 30] - lm[:, 16], axis=1)
+    frontal = 1 - np.abs(left - right) / (left + right)
+    eyes_open = np.clip(eye_aspect_ratio(lm) / 0.2, 0, 1)
+    score = sharpness / max(np.nanmax(sharpness), 1e-9) * frontal ** 2 * eyes_open * track.scores
+    score = np.where(track.valid, np.nan_to_num(score), -1.0)
+    best = int(np.argmax(score))
+    return int(candidates[best]), clip.frames[candidates[best]], float(score[best])

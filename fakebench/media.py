@@ -682,3 +682,49 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) ->
 
     _atomic_write(p, encode)
     return p
+
+
+# ---------------------------------------------------------------------------------------------- silence
+
+SPEECH_FLOOR_DB = 40.0  # frames this far below the loudest 10 ms count as silence ...
+SPEECH_SILENCE_DBFS = -55.0  # ... and anything under this level always does
+TRIM_PAD_S = 0.12  # silence kept before the first and after the last speech
+
+
+def speech_bounds(audio: np.ndarray, sample_rate: int) -> tuple[float, float]:
+    """(start, end) in seconds of the speech: from the first to the last 10 ms window within
+    SPEECH_FLOOR_DB of the loudest one (and above SPEECH_SILENCE_DBFS)."""
+    hop = max(1, sample_rate // 100)
+    n = audio.size // hop
+    if n == 0:
+        raise AudioError("the audio is shorter than 10 ms")
+    power = np.square(audio[: n * hop].astype(np.float64)).reshape(n, hop).mean(1)
+    level = 10 * np.log10(power + 1e-12)
+    loud = np.flatnonzero(level >= max(level.max() - SPEECH_FLOOR_DB, SPEECH_SILENCE_DBFS))
+    if loud.size == 0:
+        raise AudioError(f"the audio is silent (loudest 10 ms at {level.max():.0f} dBFS); a talking clip needs speech")
+    return loud[0] * hop / sample_rate, (loud[-1] + 1) * hop / sample_rate
+
+
+def speech_cut(audio: np.ndarray, sample_rate: int, fps: float, n_frames: int,
+               pad_s: float = TRIM_PAD_S) -> tuple[int, int, int, int]:
+    """Where to cut a clip to its speech plus `pad_s` each side, on whole video frames: (first frame, end
+    frame, first sample, end sample)."""
+    start_s, end_s = speech_bounds(audio, sample_rate)
+    first = max(0, int(np.floor((start_s - pad_s) * fps)))
+    last = min(n_frames, int(np.ceil((end_s + pad_s) * fps)))
+    if last - first < 2:
+        raise AudioError(f"only {last - first} frame(s) of the clip hold speech; a talking clip needs more")
+    return first, last, int(round(first / fps * sample_rate)), int(round(last / fps * sample_rate))
+
+
+def trim_silence(clip: Clip, pad_s: float = TRIM_PAD_S) -> tuple[Clip, list[float]]:
+    """The clip cut to its speech plus `pad_s` each side, on whole video frames, audio and video together.
+
+    Real clips and the audio that drives fakes are cut by this same rule (`speech_cut`), so both start and end
+    with the same amount of silence. Returns the clip and [start, end] of the cut in seconds.
+    """
+    first, last, a, b = speech_cut(clip.audio, clip.sample_rate, clip.fps, clip.n_frames, pad_s)
+    trimmed = Clip(frames=clip.frames[first:last], fps=clip.fps, audio=clip.audio[a:b],
+                   sample_rate=clip.sample_rate)
+    return trimmed, [round(first / clip.fps, 4), round(last / clip.fps, 4)]

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from test_cli import assert_user_error, run  # the CLI helpers: in process, one-line user errors
 
-from fakebench.corpus.build import BuildOptions, build_corpus, choose_identity_frame, speech_bounds, task_seed
+from fakebench.corpus.build import BuildOptions, build_corpus, task_seed
 from fakebench.corpus.importers import import_dataset
 from fakebench.corpus.manifest import (
     CorpusError,
@@ -28,7 +28,8 @@ from fakebench.corpus.manifest import (
     write_corpus,
 )
 from fakebench.errors import ConfigError
-from fakebench.media import Clip, file_sha256, read_audio, read_clip, resample_audio, write_clip
+from fakebench.faces import choose_identity_frame
+from fakebench.media import Clip, file_sha256, read_audio, read_clip, resample_audio, speech_bounds, write_clip
 
 SR = 16000
 LEAD_S, TAIL_S = 0.5, 0.3  # silence around the speech of the real clips made here

@@ -37,16 +37,13 @@ from fakebench.corpus.manifest import (
 from fakebench.errors import AudioError, ConfigError, WeightsError
 from fakebench.execution import ResumeState, RunSummary, Task, check_executor, run_tasks
 from fakebench.execution.preload import CORPUS_WORKER_PRELOAD, start_corpus_pool_server
-from fakebench.media import Clip
+from fakebench.faces import choose_identity_frame
+from fakebench.media import Clip, speech_cut, trim_silence
 
 AUDIO_MODES = ("own", "other-same-identity", "other")
 PHOTO_GENERATORS_WITH_FPS = ("warp", "static")
 STATE = ".build-state"
 MEDIA = "media"
-SPEECH_FLOOR_DB = 40.0  # frames this far below the loudest 10 ms count as silence ...
-SILENCE_DBFS = -55.0  # ... and anything under this level always does
-TRIM_PAD_S = 0.12  # silence kept before the first and after the last speech
-CANDIDATE_FRAMES = 12  # frames scored when choosing the identity photo
 DESYNC_SHIFT_FRAMES = (3, 12)
 
 
@@ -348,45 +345,6 @@ def read_trimmed_audio(row: dict[str, Any]) -> tuple[np.ndarray, int]:
     return audio[a:b], sample_rate
 
 
-def speech_bounds(audio: np.ndarray, sample_rate: int) -> tuple[float, float]:
-    """(start, end) in seconds of the speech: from the first to the last 10 ms window within
-    SPEECH_FLOOR_DB of the loudest one (and above SILENCE_DBFS)."""
-    hop = max(1, sample_rate // 100)
-    n = audio.size // hop
-    if n == 0:
-        raise AudioError("the audio is shorter than 10 ms")
-    power = np.square(audio[: n * hop].astype(np.float64)).reshape(n, hop).mean(1)
-    level = 10 * np.log10(power + 1e-12)
-    loud = np.flatnonzero(level >= max(level.max() - SPEECH_FLOOR_DB, SILENCE_DBFS))
-    if loud.size == 0:
-        raise AudioError(f"the audio is silent (loudest 10 ms at {level.max():.0f} dBFS); a talking clip needs speech")
-    return loud[0] * hop / sample_rate, (loud[-1] + 1) * hop / sample_rate
-
-
-def speech_cut(audio: np.ndarray, sample_rate: int, fps: float, n_frames: int,
-               pad_s: float = TRIM_PAD_S) -> tuple[int, int, int, int]:
-    """Where to cut a clip to its speech plus `pad_s` each side, on whole video frames: (first frame, end
-    frame, first sample, end sample)."""
-    start_s, end_s = speech_bounds(audio, sample_rate)
-    first = max(0, int(np.floor((start_s - pad_s) * fps)))
-    last = min(n_frames, int(np.ceil((end_s + pad_s) * fps)))
-    if last - first < 2:
-        raise AudioError(f"only {last - first} frame(s) of the clip hold speech; a talking clip needs more")
-    return first, last, int(round(first / fps * sample_rate)), int(round(last / fps * sample_rate))
-
-
-def trim_silence(clip: Clip, pad_s: float = TRIM_PAD_S) -> tuple[Clip, list[float]]:
-    """The clip cut to its speech plus `pad_s` each side, on whole video frames, audio and video together.
-
-    Real clips and the audio that drives fakes are cut by this same rule (`speech_cut`), so both start and end
-    with the same amount of silence. Returns the clip and [start, end] of the cut in seconds.
-    """
-    first, last, a, b = speech_cut(clip.audio, clip.sample_rate, clip.fps, clip.n_frames, pad_s)
-    trimmed = Clip(frames=clip.frames[first:last], fps=clip.fps, audio=clip.audio[a:b],
-                   sample_rate=clip.sample_rate)
-    return trimmed, [round(first / clip.fps, 4), round(last / clip.fps, 4)]
-
-
 @functools.lru_cache(maxsize=8)
 def _generator(name: str, options: tuple[tuple[str, Any], ...]):
     """One generator instance per process and options (a checkpoint is loaded once, not per clip)."""
@@ -417,31 +375,3 @@ def run_generator(job: ClipJob, real: Clip, audio: tuple[np.ndarray, int], ident
     made = _generator(name, options).generate(photo, samples, sample_rate, seed=job.seed)
     made.ground_truth["identity_frame"] = {"index": index, "quality_score": round(score, 4)}
     return made
-
-
-def choose_identity_frame(clip: Clip) -> tuple[int, np.ndarray, float]:
-    """The clip's best frame to animate: sharp (Laplacian variance of the aligned face), frontal (nose
-    centred between the jaw ends), eyes open, confidently detected. Returns (index, frame, score)."""
-    from scipy.ndimage import laplace
-
-    from fakebench.faces import align_faces, analyze, eye_aspect_ratio
-
-    candidates = np.unique(np.linspace(0, clip.n_frames - 1, min(CANDIDATE_FRAMES, clip.n_frames)).round()
-                           ).astype(int)
-    track = analyze(Clip(frames=np.ascontiguousarray(clip.frames[candidates]), fps=clip.fps))
-    if not track.valid.any():
-        from fakebench.errors import NoFaceError
-
-        raise NoFaceError(f"no face found in {len(candidates)} frames sampled from the clip; it cannot be animated")
-    lm = track.landmarks.astype(np.float64)
-    crops = align_faces(clip.frames[candidates], lm, size=(128, 128))
-    grey = crops.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    sharpness = np.array([laplace(g).var() for g in grey])
-    left = np.linalg.norm(lm[:, 30] - lm[:, 0], axis=1)
-    right = np.linalg.norm(lm[:, 30] - lm[:, 16], axis=1)
-    frontal = 1 - np.abs(left - right) / (left + right)
-    eyes_open = np.clip(eye_aspect_ratio(lm) / 0.2, 0, 1)
-    score = sharpness / max(np.nanmax(sharpness), 1e-9) * frontal ** 2 * eyes_open * track.scores
-    score = np.where(track.valid, np.nan_to_num(score), -1.0)
-    best = int(np.argmax(score))
-    return int(candidates[best]), clip.frames[candidates[best]], float(score[best])
