@@ -17,7 +17,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -25,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fakebench.errors import MediaError, NoFaceError, WeightsError
+from fakebench.errors import InputFileError, MediaError, NoFaceError, WeightsError
+from fakebench.io import atomic_write
 from fakebench.media import Clip, file_sha256, iter_frames, probe
 
 ANALYSIS_VERSION = "faces-1"
@@ -268,16 +268,7 @@ class FaceTrack:
         arrays = {k: getattr(self, k) for k in self.ARRAYS}
         header = {"fps": self.fps, "width": self.width, "height": self.height, "meta": self.meta,
                   "checksum": _arrays_checksum(arrays)}
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".track.", suffix=".npz")
-        os.close(fd)
-        try:
-            np.savez(tmp, header=np.array(json.dumps(header)), **arrays)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(path, lambda f: np.savez(f, header=np.array(json.dumps(header)), **arrays))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FaceTrack:
@@ -584,7 +575,7 @@ def analyze(source: Clip | str | os.PathLike, *, options: AnalysisOptions | None
     if use_cache:
         try:
             track.save(path)
-        except OSError:
+        except (OSError, InputFileError):
             pass  # an unwritable cache costs time on the next run, never correctness
     return track
 

@@ -16,7 +16,6 @@ import hashlib
 import math
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -29,6 +28,7 @@ import soxr
 from av.video.reformatter import VideoReformatter
 
 from fakebench.errors import AudioError, InputFileError, MediaError
+from fakebench.io import atomic_write
 
 IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "tiff_pipe", "ppm_pipe",
                  "pgm_pipe", "pam_pipe", "gif_pipe", "qoi_pipe", "j2k_pipe", "dpx_pipe"}
@@ -543,7 +543,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     from PIL import Image
 
     p = check_output_path(path)
-    _atomic_write(p, lambda tmp: Image.fromarray(ensure_rgb(image)).save(tmp, format=_pil_format(p)))
+    atomic_write(p, lambda f: Image.fromarray(ensure_rgb(image)).save(f, format=_pil_format(p)))
     return p
 
 
@@ -562,24 +562,9 @@ def write_clip(path: str | os.PathLike, clip: Clip, *, crf: int = 18, preset: st
     clip, options and `encoder_threads` give the same bytes on any machine.
     """
     p = check_output_path(path)
-    _atomic_write(p, lambda tmp: _encode_mp4(tmp, clip, crf=crf, preset=preset, threads=encoder_threads))
+    atomic_write(p, lambda tmp: _encode_mp4(str(tmp), clip, crf=crf, preset=preset, threads=encoder_threads),
+                 mode=None)
     return p
-
-
-def _atomic_write(p: Path, write) -> None:
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix or ".tmp", dir=p.parent)
-    except OSError as e:
-        raise InputFileError(f"cannot write {p} ({e.strerror or e}); choose a writable output path") from e
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, p)
-    except OSError as e:
-        raise InputFileError(f"cannot write {p} ({e.strerror or e}); check free space and permissions") from e
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 @functools.cache
@@ -680,7 +665,7 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) ->
                 out.mux(stream.encode(frame))
             out.mux(stream.encode(None))
 
-    _atomic_write(p, encode)
+    atomic_write(p, lambda tmp: encode(str(tmp)), mode=None)
     return p
 
 

@@ -14,7 +14,6 @@ import os
 import pickle
 import pickletools
 import re
-import uuid
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from fakebench.errors import FakebenchError, InputFileError, WeightsError
+from fakebench.io import atomic_write
 
 ENV_VAR = "FAKEBENCH_WEIGHTS"
 # The weights committed with fakebench (the repository's weights/ folder): searched when $FAKEBENCH_WEIGHTS is unset.
@@ -572,23 +572,4 @@ def save_checkpoint(obj: Any, path: str | os.PathLike[str]) -> Path:
     """``torch.save`` to ``path`` atomically: readers see the old file or the complete new one."""
     import torch
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # os.open rather than tempfile.mkstemp, so the file gets the usual umask permissions, not 0600.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise InputFileError(
-            f"cannot write checkpoint {path} ({e.strerror or e}); check the folder is writable and has space"
-        ) from e
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(obj, f))

@@ -65,7 +65,7 @@ def built(real_corpus, tmp_path_factory) -> Path:
     """The corpus built in this process from `real_corpus` with static, desync and warp (sda has no weights)."""
     out = tmp_path_factory.mktemp("built") / "fake"
     options = BuildOptions(generators=("sda", "static", "desync", "warp"), checkpoint="/nonexistent/sda.dat")
-    result = build_corpus(real_corpus, out, options, progress=False, notify=lambda m: None)
+    result = build_corpus(real_corpus, out, options)
     assert result.skipped_generators.keys() == {"sda"}
     assert result.summary.failed == {}
     return out
@@ -178,7 +178,7 @@ def test_fakes_driven_by_another_clip_take_its_trimmed_audio(real_corpus, tmp_pa
     from fakebench.corpus.build import _absolute, read_trimmed
 
     options = BuildOptions(generators=("static",), audio="other-same-identity")
-    result = build_corpus(real_corpus, tmp_path / "fake", options, progress=False)
+    result = build_corpus(real_corpus, tmp_path / "fake", options)
     assert result.summary.failed == {}
     m = load_corpus(tmp_path / "fake").manifest
     real_rows = {r["clip_id"]: _absolute(r, real_corpus) for r in load_corpus(real_corpus).manifest.to_dict("records")}
@@ -241,8 +241,7 @@ def test_real_and_fake_clips_start_and_end_with_the_same_silence(built):
 
 def test_same_seed_gives_an_identical_manifest(real_corpus, tmp_path):
     def build(folder: str, seed: int) -> pd.DataFrame:
-        build_corpus(real_corpus, tmp_path / folder, BuildOptions(generators=("desync",), seed=seed),
-                     progress=False)
+        build_corpus(real_corpus, tmp_path / folder, BuildOptions(generators=("desync",), seed=seed))
         return load_corpus(tmp_path / folder).manifest
 
     first, again, other = build("a", 0), build("b", 0), build("c", 1)
@@ -256,7 +255,7 @@ def test_ray_build_gives_the_local_results(real_corpus, built, tmp_path):
     pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'fakebench[ray]')")
     out = tmp_path / "ray"
     result = build_corpus(real_corpus, out, BuildOptions(generators=("static", "desync")), executor="ray",
-                          workers=2, progress=False)
+                          workers=2)
     assert result.summary.failed == {}
     on_ray = load_corpus(out).manifest
     local = load_corpus(built).manifest
@@ -286,12 +285,12 @@ def test_a_clip_that_cannot_be_made_is_recorded_and_the_rest_go_on(tmp_path, rea
         (tmp_path / "one" / clip.relative_to(dataset)).symlink_to(clip)
     import_dataset("folder", tmp_path / "one", tmp_path / "real")
     options = BuildOptions(generators=("desync",), audio="other-same-identity")
-    result = build_corpus(tmp_path / "real", tmp_path / "fake", options, progress=False)
+    result = build_corpus(tmp_path / "real", tmp_path / "fake", options)
     assert result.clips == 2 and len(result.summary.failed) == 2  # the two real clips are there, no fakes
     assert all("has no other clip to take audio from" in e for e in result.summary.failed.values())
     problems = corpus_info(load_corpus(tmp_path / "fake"))["problems"]
     assert sum("has no other clip" in p for p in problems) == 2
-    result = build_corpus(tmp_path / "real", tmp_path / "fake", options, progress=False)
+    result = build_corpus(tmp_path / "real", tmp_path / "fake", options)
     assert result.summary.done_before == 2 and len(result.summary.failed) == 2  # failures are retried
 
 
@@ -357,14 +356,13 @@ def test_killed_build_resumes_without_redoing_or_corrupting(real_corpus, tmp_pat
         assert read_clip(out / row.path).n_frames == row.n_frames
     assert not [p for p in (out / "media").rglob(".*")], "a temporary file was left behind"
     with pytest.raises(CorpusError, match="different corpus"):
-        build_corpus(real_corpus, out, BuildOptions(generators=("static",)), progress=False)
+        build_corpus(real_corpus, out, BuildOptions(generators=("static",)))
 
 
 def test_demo_corpus_marks_its_synthetic_reference_class(tmp_path, capsys):
     from fakebench.corpus.demo import make_demo_corpus
 
-    make_demo_corpus(tmp_path / "demo", clips_per_identity=1, generators=("static",), executor="local",
-                     progress=False, notify=lambda m: None)
+    make_demo_corpus(tmp_path / "demo", clips_per_identity=1, generators=("static",), executor="local")
     m = load_corpus(tmp_path / "demo").manifest
     assert (m["source"] == "synthetic-reference").all() and set(m["identity"]) == {"astronaut", "grace_hopper"}
     assert m["generator"].fillna("real").value_counts().to_dict() == {"real": 2, "static": 2}

@@ -40,7 +40,7 @@ def results(state: Path) -> dict[int, int]:
 
 def test_local_runs_every_task_isolates_failures_and_resumes(tmp_path):
     log = tmp_path / "calls.txt"
-    summary = run_tasks(square, tasks(log, 8, fail=(3, 5)), tmp_path / "state", progress=False)
+    summary = run_tasks(square, tasks(log, 8, fail=(3, 5)), tmp_path / "state")
     assert (summary.total, summary.done_now, summary.done_before) == (8, 6, 0)
     assert set(summary.failed) == {"item-003", "item-005"}
     assert "ValueError: bad item 3" in summary.failed["item-003"]
@@ -48,7 +48,7 @@ def test_local_runs_every_task_isolates_failures_and_resumes(tmp_path):
     assert ResumeState(tmp_path / "state").failures().keys() == {"item-003", "item-005"}
 
     # the second run redoes only the failed ones; they succeed now, and their failure records go
-    summary = run_tasks(square, tasks(log, 8), tmp_path / "state", progress=False)
+    summary = run_tasks(square, tasks(log, 8), tmp_path / "state")
     assert (summary.done_before, summary.done_now, summary.failed) == (6, 2, {})
     assert sorted(calls(log)) == sorted([*range(8), 3, 5])
     assert results(tmp_path / "state") == {i: i * i for i in range(8)}
@@ -60,7 +60,7 @@ def test_a_half_written_marker_is_not_taken_as_finished(tmp_path):
     (state / "done").mkdir(parents=True)
     (state / "done" / ".item-000.json.abc.tmp").write_text('{"key": "item-000", "res')  # killed mid-write
     log = tmp_path / "calls.txt"
-    summary = run_tasks(square, tasks(log, 2), state, progress=False)
+    summary = run_tasks(square, tasks(log, 2), state)
     assert summary.done_now == 2 and calls(log) == [0, 1]
     assert not list((state / "done").glob(".*"))
     marker = json.loads((state / "done" / "item-000.json").read_text())
@@ -77,7 +77,7 @@ def test_pool_gives_the_local_results_with_one_torch_and_decoder_thread_per_work
             yield task
 
     in_flight = []
-    summary = run_tasks(square, lazily(), tmp_path / "state", executor="pool", workers=2, progress=False,
+    summary = run_tasks(square, lazily(), tmp_path / "state", executor="pool", workers=2,
                         on_result=lambda key, ok, error: in_flight.append(len(pulled) - len(in_flight) - 1))
     assert summary.done_now == 9 and list(summary.failed) == ["item-004"]
     assert results(tmp_path / "state") == {i: i * i for i in range(10) if i != 4}
@@ -90,13 +90,13 @@ def test_pool_gives_the_local_results_with_one_torch_and_decoder_thread_per_work
 def test_bad_options_and_keys_are_user_errors(tmp_path):
     log = tmp_path / "calls.txt"
     with pytest.raises(ConfigError, match="unknown executor"):
-        run_tasks(square, tasks(log, 1), tmp_path / "s", executor="dask", progress=False)
+        run_tasks(square, tasks(log, 1), tmp_path / "s", executor="dask")
     with pytest.raises(ConfigError, match="workers"):
-        run_tasks(square, tasks(log, 1), tmp_path / "s", workers=0, progress=False)
+        run_tasks(square, tasks(log, 1), tmp_path / "s", workers=0)
     with pytest.raises(ConfigError, match="two tasks have the key"):
-        run_tasks(square, tasks(log, 2) + tasks(log, 1), tmp_path / "s", progress=False)
+        run_tasks(square, tasks(log, 2) + tasks(log, 1), tmp_path / "s")
     with pytest.raises(ConfigError, match="not usable as a file name"):
-        run_tasks(square, [Task("../escape", {"n": 0, "log": str(log)})], tmp_path / "s", progress=False)
+        run_tasks(square, [Task("../escape", {"n": 0, "log": str(log)})], tmp_path / "s")
 
 
 # Ray: tests/test_corpus.py builds a corpus on a local Ray instance and compares it with the local build.
@@ -114,11 +114,11 @@ def test_a_dead_pool_worker_stops_the_run_with_a_clear_error_and_the_rerun_finis
     log = tmp_path / "calls.txt"
     work = [Task(t.key, {**t.payload, "die": 2}) for t in tasks(log, 6)]
     with pytest.raises(WorkerCrashError, match="worker process died .* making one of .*item-002"):
-        run_tasks(die_on, work, tmp_path / "state", executor="pool", workers=2, progress=False)
+        run_tasks(die_on, work, tmp_path / "state", executor="pool", workers=2)
     before = set(results(tmp_path / "state"))
     assert 2 not in before
     work = [Task(t.key, {**t.payload, "die": -1}) for t in tasks(log, 6)]
-    summary = run_tasks(die_on, work, tmp_path / "state", executor="pool", workers=2, progress=False)
+    summary = run_tasks(die_on, work, tmp_path / "state", executor="pool", workers=2)
     assert summary.done_before == len(before) and results(tmp_path / "state") == {i: i * i for i in range(6)}
 
 
@@ -157,7 +157,7 @@ def test_parts_are_counted_isolated_and_resumed_one_by_one(tmp_path, executor):
     log, state = tmp_path / "calls.txt", tmp_path / "state"
     seen = []
     summary = run_tasks(squares_of_group, group_tasks(log, 3, 3, fail=(4,), setup_fails=(2,)), state,
-                        executor=executor, workers=2, progress=False, on_result=lambda k, ok, e: seen.append(k))
+                        executor=executor, workers=2, on_result=lambda k, ok, e: seen.append(k))
     # group 1's bad member fails alone; group 2's set-up failure fails all three of its parts
     assert summary.total == 9 and summary.done_now == 5
     assert set(summary.failed) == {"part-004", "part-006", "part-007", "part-008"}
@@ -168,8 +168,7 @@ def test_parts_are_counted_isolated_and_resumed_one_by_one(tmp_path, executor):
 
     # resume: group 0 is finished and not even set up again; group 1 redoes only its failed part
     log.unlink()
-    summary = run_tasks(squares_of_group, group_tasks(log, 3, 3), state, executor=executor, workers=2,
-                        progress=False)
+    summary = run_tasks(squares_of_group, group_tasks(log, 3, 3), state, executor=executor, workers=2)
     assert (summary.total, summary.done_before, summary.done_now, summary.failed) == (9, 5, 4, {})
     assert sorted(setups(log)) == ["setup-1", "setup-2"]
     assert sorted(part_calls(log)) == [4, 6, 7, 8]
@@ -182,7 +181,7 @@ def stray_part(payload: dict):
 
 
 def test_a_part_that_is_not_declared_fails_its_task_rather_than_writing_a_stray_marker(tmp_path):
-    summary = run_tasks(stray_part, [Task("g", {}, parts=("a", "b"))], tmp_path / "state", progress=False)
+    summary = run_tasks(stray_part, [Task("g", {}, parts=("a", "b"))], tmp_path / "state")
     assert set(summary.failed) == {"a", "b"} and "not one of its parts" in summary.failed["a"]
     assert not ResumeState(tmp_path / "state").is_done("not-mine")
 
@@ -191,4 +190,34 @@ def test_part_keys_must_be_unique_across_tasks(tmp_path):
     log = tmp_path / "calls.txt"
     twice = group_tasks(log, 1, 2) + [Task("other", {}, parts=("part-001",))]
     with pytest.raises(ConfigError, match="two tasks have the key 'part-001'"):
-        run_tasks(squares_of_group, twice, tmp_path / "state", progress=False)
+        run_tasks(squares_of_group, twice, tmp_path / "state")
+
+
+class RecordingProgress:
+    """A `fakebench.progress.Progress` that records its calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def start(self, total, description):
+        self.calls.append(("start", total, description))
+
+    def advance(self, n=1, *, failed=False):
+        self.calls.append(("advance", n, failed))
+
+    def note(self, message):
+        self.calls.append(("note", message))
+
+    def finish(self):
+        self.calls.append(("finish",))
+
+
+def test_progress_counts_finished_failed_and_earlier_results(tmp_path):
+    log = tmp_path / "calls.txt"
+    first = RecordingProgress()
+    run_tasks(square, tasks(log, 4, fail=(2,)), tmp_path / "state", total=4, description="squares", progress=first)
+    assert first.calls[0] == ("start", 4, "squares") and first.calls[-1] == ("finish",)
+    assert sorted(first.calls[1:-1]) == [("advance", 1, False)] * 3 + [("advance", 1, True)]
+    again = RecordingProgress()
+    run_tasks(square, tasks(log, 4), tmp_path / "state", total=4, progress=again)
+    assert [c for c in again.calls if c[0] == "advance"] == [("advance", 1, False)] * 4  # 3 earlier, 1 now

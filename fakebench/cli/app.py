@@ -286,7 +286,7 @@ def compare(
 
 
 def _jsonable(value):
-    from fakebench.generators.base import to_jsonable
+    from fakebench.io import to_jsonable
 
     return to_jsonable(value)
 
@@ -299,13 +299,12 @@ def _short(value) -> str:
 def _write_table(path: Path, rows: list[dict]) -> None:
     import pandas as pd
 
+    from fakebench.io import atomic_write
     from fakebench.media import check_output_path
 
     target = check_output_path(path)
     frame = pd.DataFrame([_jsonable(r) for r in rows])
-    tmp = target.with_name(f".{target.name}.tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(target)
+    atomic_write(target, lambda f: frame.to_parquet(f, index=False))
     out.print(f"wrote {len(rows)} rows to {target}")
 
 

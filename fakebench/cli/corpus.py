@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from fakebench.cli.progress import RichProgress
 from fakebench.corpus.layouts import LAYOUTS
 
 corpus_app = typer.Typer(help="Corpora: import real datasets, build fake corpora from them, summarize.",
@@ -40,7 +41,7 @@ def import_(
     from fakebench.corpus.manifest import parse_ratios
 
     result = import_dataset(layout, src, output, mode="copy" if copy else "link", seed=seed,
-                            ratios=parse_ratios(splits), progress=True)
+                            ratios=parse_ratios(splits), progress=RichProgress(err))
     out.print(f"imported {result.clips} clips from {src} into {result.folder}")
     if result.skipped:
         err.print(f"[yellow]warning:[/] {len(result.skipped)} unreadable clip(s) skipped, e.g. "
@@ -83,7 +84,7 @@ def build(
 
     workers = usable_cores() if workers is None else workers
     result = build_corpus(real, output, options, workers=workers, executor=executor, ray_address=ray_address,
-                          notify=lambda m: err.print(f"[yellow]warning:[/] {m}"))
+                          progress=RichProgress(err))
     s = result.summary
     out.print(f"{result.folder}: {result.clips} clips ({s.done_now} made now, {s.done_before} finished before) "
               f"in {s.seconds:.1f} s")
@@ -120,7 +121,7 @@ def demo(
 
     make_demo_corpus(output, clips_per_identity=clips_per_identity, generators=parse_generators(generator),
                      seed=seed, workers=usable_cores() if workers is None else workers, executor=executor,
-                     notify=lambda m: err.print(f"[yellow]warning:[/] {m}"))
+                     progress=RichProgress(err))
     print_info(corpus_info(load_corpus(output)))
 
 

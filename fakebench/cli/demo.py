@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fakebench.assets import describe_photo, load_photo
+from fakebench.cli.progress import RichProgress
 from fakebench.corpus.demo import (
     FACE_IOD_PX,
     FPS,
@@ -21,6 +22,7 @@ from fakebench.corpus.demo import (
     photo_landmarks,
 )
 from fakebench.faces import analyze, apply_transform, invert_transform
+from fakebench.io import atomic_write
 from fakebench.media import resample_audio, write_audio, write_clip
 from fakebench.speech import synthesize
 from fakebench.synthetic import moving_photo
@@ -79,7 +81,7 @@ def run_demo(output: Path, *, photo: str = "astronaut", seconds: float = 4.0, co
         table.add_row(k, str(v))
     console.print(table)
     head = apply_transform(invert_transform(moving.transforms[0]), cold.landmarks[0].astype(np.float64))
-    np.save(output / "landmarks.npy", cold.landmarks)
+    atomic_write(output / "landmarks.npy", lambda f: np.save(f, cold.landmarks))
     console.print(f"landmarks of every frame -> {output / 'landmarks.npy'}; frame 0 mapped back to the photo "
                   f"lies {np.linalg.norm(head - landmarks, axis=1).mean():.2f} px from the photo's own landmarks")
     generate_step(output, image, audio, console=console)
@@ -138,5 +140,5 @@ def corpus_step(output: Path, *, console: Console) -> None:
                   "fakes from the other generators; see `fakebench corpus --help`)")
     # In this process: its face models are loaded already, which costs a new worker process seconds.
     make_demo_corpus(output, clips_per_identity=2, executor="local", workers=1,
-                     notify=lambda m: console.print(f"[yellow]{m}[/]"))
+                     progress=RichProgress(console, note_prefix=""))
     print_info(corpus_info(load_corpus(output)), console)

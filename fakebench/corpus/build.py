@@ -39,6 +39,7 @@ from fakebench.execution import ResumeState, RunSummary, Task, check_executor, r
 from fakebench.execution.preload import CORPUS_WORKER_PRELOAD, start_corpus_pool_server
 from fakebench.faces import choose_identity_frame
 from fakebench.media import Clip, speech_cut, trim_silence
+from fakebench.progress import Progress, or_silent
 
 AUDIO_MODES = ("own", "other-same-identity", "other")
 PHOTO_GENERATORS_WITH_FPS = ("warp", "static")
@@ -107,9 +108,12 @@ def parse_generators(text: str) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------------------------- building
 
 def build_corpus(real: str | os.PathLike, output: str | os.PathLike, options: BuildOptions, *,
-                 workers: int = 1, executor: str = "local", progress: bool = True,
-                 ray_address: str | None = None, notify=print) -> BuildResult:
-    """Make the fake corpus OUTPUT from the real corpus REAL (resuming OUTPUT when it holds this same build)."""
+                 workers: int = 1, executor: str = "local", progress: Progress | None = None,
+                 ray_address: str | None = None) -> BuildResult:
+    """Make the fake corpus OUTPUT from the real corpus REAL (resuming OUTPUT when it holds this same build).
+
+    ``progress`` (see `fakebench.progress`) counts the outputs made and gets a note per generator skipped.
+    """
     _check_options(options)
     check_executor(executor, workers)
     start_corpus_pool_server(executor)
@@ -119,7 +123,7 @@ def build_corpus(real: str | os.PathLike, output: str | os.PathLike, options: Bu
     claim_output(output, {"kind": "build", "real": str(corpus.folder.resolve()), "real_manifest": manifest_sha,
                           **options.fingerprint()})
     return run_build(corpus, output, options, workers=workers, executor=executor, progress=progress,
-                     ray_address=ray_address, notify=notify)
+                     ray_address=ray_address)
 
 
 def _check_options(options: BuildOptions) -> None:
@@ -133,7 +137,7 @@ def _check_options(options: BuildOptions) -> None:
 
 
 def run_build(corpus: Corpus, output: Path, options: BuildOptions, *, workers: int = 1, executor: str = "local",
-              progress: bool = True, ray_address: str | None = None, notify=print) -> BuildResult:
+              progress: Progress | None = None, ray_address: str | None = None) -> BuildResult:
     """Build into an already claimed OUTPUT folder."""
     from fakebench.generators.base import _REGISTRY
 
@@ -144,7 +148,7 @@ def run_build(corpus: Corpus, output: Path, options: BuildOptions, *, workers: i
         real["split"] = assign_splits(real["identity"], seed=options.seed)
     skipped = _unavailable_generators(options)
     for name, why in skipped.items():
-        notify(f"skipping generator {name}: {why}")
+        or_silent(progress).note(f"skipping generator {name}: {why}")
     generators = tuple(g for g in options.generators if g not in skipped)
     _remove_stale_temporaries(output / MEDIA)
     plugins = tuple(sorted({_REGISTRY[g].__module__ for g in generators} - {"fakebench.generators.sda"}))

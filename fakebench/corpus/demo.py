@@ -11,6 +11,7 @@ import numpy as np
 from fakebench.assets import load_photo, photo_names
 from fakebench.faces import analyze
 from fakebench.media import Clip, resample_audio
+from fakebench.progress import Progress
 from fakebench.speech import synthesize
 
 SENTENCES = [
@@ -74,7 +75,7 @@ class ReferenceJob:
 
 def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
                      generators: tuple[str, ...] = ("sda", "static", "desync"), seed: int = 0, workers: int = 2,
-                     executor: str = "pool", progress: bool = True, notify=print) -> Path:
+                     executor: str = "pool", progress: Progress | None = None) -> Path:
     """The offline demo corpus in OUTPUT: reference clips in OUTPUT/reference, then the fake corpus in OUTPUT.
 
     Every bundled real photo speaks `clips_per_identity` synthesized sentences (varied sentences, voices and
@@ -124,7 +125,7 @@ def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
     manifest["split"] = assign_splits(manifest["identity"], seed=seed, ratios=(0.5, 0.0, 0.5))
     write_corpus(reference, manifest, {"complete": True, "problems": [], "source": SYNTHETIC_REFERENCE})
     run_build(load_corpus(reference), output, BuildOptions(generators=tuple(generators), seed=seed),
-              workers=workers, executor=executor, progress=progress, notify=notify)
+              workers=workers, executor=executor, progress=progress)
     return output
 
 

@@ -12,7 +12,6 @@ import csv
 import os
 import re
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +28,8 @@ from fakebench.corpus.manifest import (
     write_corpus,
 )
 from fakebench.errors import ConfigError, FakebenchError
+from fakebench.io import atomic_symlink, atomic_write
+from fakebench.progress import Progress, track
 
 VIDEO_EXTS = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".flv", ".webm"}
 AUDIO_EXTS = {".wav", ".flac"}
@@ -250,8 +251,10 @@ FINDERS: dict[str, Callable[[Path], list[FoundClip]]] = {
 
 def import_dataset(layout: str, src: str | os.PathLike, output: str | os.PathLike, *, mode: str = "link",
                    seed: int = 0, ratios: tuple[float, float, float] = DEFAULT_RATIOS,
-                   progress: bool = False) -> ImportResult:
-    """Find the dataset's clips, link or copy them into OUTPUT/media, and write the manifest with splits."""
+                   progress: Progress | None = None) -> ImportResult:
+    """Find the dataset's clips, link or copy them into OUTPUT/media, and write the manifest with splits.
+
+    ``progress`` (see `fakebench.progress`) is advanced once per clip found."""
     if layout not in FINDERS:
         raise ConfigError(f"unknown dataset layout {layout!r}; choose one of {', '.join(FINDERS)}")
     if mode not in ("link", "copy"):
@@ -270,7 +273,7 @@ def import_dataset(layout: str, src: str | os.PathLike, output: str | os.PathLik
                    "ratios": [round(r, 6) for r in ratios]}
     claim_output(out, fingerprint)
     rows, skipped = [], []
-    for clip in _progress(found, f"importing {layout}", progress):
+    for clip in track(found, progress, f"importing {layout}"):
         try:
             rows.append(_import_clip(clip, out, mode, layout))
         except FakebenchError as e:
@@ -284,14 +287,6 @@ def import_dataset(layout: str, src: str | os.PathLike, output: str | os.PathLik
     write_corpus(out, manifest, {"fingerprint": fingerprint, "complete": True, "problems": skipped,
                                  "dataset": layout})
     return ImportResult(folder=out, clips=len(manifest), skipped=skipped)
-
-
-def _progress(items: list, description: str, enabled: bool):
-    if not enabled:
-        return items
-    from rich.progress import track
-
-    return track(items, description=description)
 
 
 def _import_clip(clip: FoundClip, out: Path, mode: str, layout: str) -> dict[str, Any]:
@@ -329,16 +324,7 @@ def _import_clip(clip: FoundClip, out: Path, mode: str, layout: str) -> dict[str
 
 def _place(src: Path, target: Path, mode: str) -> None:
     """Link (absolute symlink) or copy `src` to `target`, atomically; an existing target is replaced."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        if mode == "link":
-            os.symlink(src.resolve(), tmp)
-        else:
-            shutil.copy2(src, tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
+    if mode == "link":
+        atomic_symlink(src.resolve(), target)
+    else:
+        atomic_write(target, lambda tmp: shutil.copyfile(src, tmp), mode=None)

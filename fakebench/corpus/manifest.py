@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from fakebench.errors import ConfigError, FakebenchError
+from fakebench.io import atomic_write, write_json_atomic
 
 MANIFEST = "manifest.parquet"
 META = "corpus.json"
@@ -155,13 +156,9 @@ def read_meta(folder: Path) -> dict[str, Any]:
 
 def write_corpus(folder: Path, manifest: pd.DataFrame, meta: dict[str, Any]) -> None:
     """Write manifest and meta, each atomically (temp file, then rename)."""
-    from fakebench.execution import write_json_atomic
-
     validate_manifest(manifest, f"the manifest for {folder}")
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{MANIFEST}.tmp"
-    manifest.to_parquet(tmp, index=False)
-    os.replace(tmp, folder / MANIFEST)
+    atomic_write(folder / MANIFEST, lambda f: manifest.to_parquet(f, index=False))
     write_json_atomic(folder / META, {"format": FORMAT, **meta})
 
 
@@ -171,8 +168,6 @@ def claim_output(folder: Path, fingerprint: dict[str, Any]) -> None:
     An empty or new folder is claimed; a folder holding the same corpus (same fingerprint) is resumed; a
     folder holding a different corpus, or other files, is refused.
     """
-    from fakebench.execution import write_json_atomic
-
     if folder.exists() and not folder.is_dir():
         raise CorpusError(f"{folder} is a file; give a folder for the corpus")
     if folder.is_dir() and any(folder.iterdir()):

@@ -26,7 +26,6 @@ import importlib
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -36,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from fakebench.errors import ConfigError, FakebenchError
+from fakebench.io import write_json_atomic
+from fakebench.progress import Progress, stage
 
 EXECUTORS = ("local", "pool", "ray")
 IN_FLIGHT_PER_WORKER = 2
@@ -76,21 +77,6 @@ def check_key(key: str) -> str:
     if not _SAFE_KEY.match(key):
         raise ConfigError(f"task key {key!r} is not usable as a file name; use letters, digits and . _ - = +")
     return key
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so the file either does not exist or is complete (temp file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def read_marker(path: Path) -> dict | None:
@@ -222,7 +208,8 @@ def check_executor(executor: str, workers: int) -> None:
 
 def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Task], state_folder: str | os.PathLike, *,
               executor: str = "local", workers: int = 1, total: int | None = None, description: str = "tasks",
-              progress: bool = True, ray_address: str | None = None, plugin_modules: tuple[str, ...] = (),
+              progress: Progress | None = None, ray_address: str | None = None,
+              plugin_modules: tuple[str, ...] = (),
               preload: tuple[str, ...] = (),
               on_result: Callable[[str, bool, str], None] | None = None) -> RunSummary:
     """Run `fn` over `tasks` (skipping finished ones) and return counts; results stay in the markers.
@@ -231,7 +218,8 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Task], state_folder: str
     result, or for a task with parts an iterable of ``(part_key, make)`` (see the module's doc). ``plugin_modules`` are
     imported in each worker first. ``preload`` names modules slow to import that `fn` needs: the pool imports
     them once, in the server its workers fork from. ``on_result(key, finished, error)`` is called in this
-    process per result.
+    process per result. ``progress`` (see `fakebench.progress`) is advanced once per result, finished earlier,
+    now, or failed.
     """
     check_executor(executor, workers)
     state = ResumeState(state_folder)
@@ -251,7 +239,7 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Task], state_folder: str
                 summary.total += 1
                 if state.is_done(key):
                     summary.done_before += 1
-                    bar.advance(key)
+                    bar.advance()
                 else:
                     unfinished = True
             if unfinished:
@@ -263,11 +251,11 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Task], state_folder: str
                 summary.done_now += 1
             else:
                 summary.failed[key] = error
-            bar.advance(key, failed=not finished)
+            bar.advance(failed=not finished)
             if on_result is not None:
                 on_result(key, finished, error)
 
-    with _Progress(description, total, enabled=progress) as bar:
+    with stage(progress, total, description) as bar:
         if executor == "local":
             for task in pending():
                 record(run_one(fn, task, str(state.folder)))
@@ -369,35 +357,3 @@ def _run_ray(fn, tasks: Iterator[Task], folder: str, workers: int, modules: tupl
 def _ray_task(fn, task: Task, folder: str, modules: tuple[str, ...]) -> list[Outcome]:
     init_worker(modules, threads=WORKER_THREADS)  # each Ray task reserves one CPU (num_cpus=1)
     return run_one(fn, task, folder)
-
-
-class _Progress:
-    """A rich progress bar counting finished and failed tasks (silent when disabled)."""
-
-    def __init__(self, description: str, total: int | None, *, enabled: bool) -> None:
-        self.description = description
-        self.total = total
-        self.enabled = enabled
-        self.failed = 0
-        self._progress = None
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TextColumn("{task.fields[failed]}"), TimeRemainingColumn(), transient=False)
-            self._progress.start()
-            self._id = self._progress.add_task(self.description, total=self.total, failed="")
-        return self
-
-    def advance(self, key: str, *, failed: bool = False) -> None:
-        if self._progress is None:
-            return
-        self.failed += failed
-        self._progress.update(self._id, advance=1,
-                              failed=f"[red]{self.failed} failed[/]" if self.failed else "")
-
-    def __exit__(self, *exc) -> None:
-        if self._progress is not None:
-            self._progress.stop()

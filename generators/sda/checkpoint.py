@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import uuid
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ import torch
 
 from fakebench import weights
 from fakebench.errors import InputFileError, WeightsError
+from fakebench.io import atomic_folder
 
 from .config import SDAConfig, is_close_rate, rate_from_first_kernel
 from .generator import PARTS, Networks
@@ -263,38 +262,11 @@ def save_fakebench(ckpt: SDACheckpoint, out_dir: str | os.PathLike[str], *, half
     }
     tensors = {part: {k: (v.half() if half and v.is_floating_point() else v).contiguous().clone()
                       for k, v in state.items()} for part, state in ckpt.parts().items()}
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        tmp.mkdir(parents=True)
-        with open(tmp / CONFIG_FILE, "w") as f:
-            json.dump(config, f, indent=1)
+    with atomic_folder(out) as tmp:  # its files are fsynced before the folder is swapped in
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=1))
         with open(tmp / WEIGHTS_FILE, "wb") as f:
             torch.save(tensors, f)
-            f.flush()
-            os.fsync(f.fileno())
-        _replace_dir(tmp, out)
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise InputFileError(f"cannot write SDA weights to {out} ({e.strerror or e}); check the folder is "
-                             "writable and has space") from e
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    if not target.exists():
-        os.replace(new, target)
-        return
-    old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.old")
-    os.replace(target, old)
-    try:
-        os.replace(new, target)
-    except OSError:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _version() -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fakebench.errors import ConfigError, FakebenchError
+from fakebench.io import write_text_atomic
 
 from ..config import SDAConfig
 
@@ -232,4 +233,4 @@ def _read_yaml(path: Path) -> Any:
 def save_config(config: TrainConfig, path: Path) -> None:
     import yaml
 
-    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_text_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ import numpy as np
 import torch
 
 from fakebench.errors import FakebenchError, InputFileError, NoFaceError
+from fakebench.io import atomic_folder
 
 from ..config import SDAConfig
 from ..preprocessing import plan_windows
@@ -143,19 +142,12 @@ def _prepare_clip(path: Path, entry: Path, model: SDAConfig) -> None:
         idx = source[begin:begin + 64]
         frames[begin:begin + len(idx)] = align_faces(clip.frames[idx], landmarks[begin:begin + len(idx)],
                                                      model.img_size, template=model.mean_face)
-    tmp = entry.with_name(f".{entry.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_folder(entry) as tmp:
         np.save(tmp / "frames.npy", frames)
         np.save(tmp / "audio.npy", audio)
         np.save(tmp / "valid.npy", valid)
         (tmp / "meta.json").write_text(json.dumps({"source": str(path), "fps": clip.fps,
                                                    "n_frames": int(len(source)), "face_frames": int(valid.sum())}))
-        if entry.exists():
-            shutil.rmtree(entry)
-        os.replace(tmp, entry)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _load_clip(entry: Path, name: str, model: SDAConfig) -> PreparedClip:

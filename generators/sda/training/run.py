@@ -16,7 +16,6 @@ import json
 import math
 import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import pandas as pd
 
 from fakebench import weights
 from fakebench.errors import ConfigError, InputFileError
+from fakebench.io import atomic_write, write_json_atomic
 
 from ..checkpoint import save_fakebench
 from .config import TrainConfig, load_config, save_config
@@ -212,15 +212,8 @@ def _read_log(run: Path, step: int) -> list[dict[str, Any]]:
 
 
 def _write_log(run: Path, rows: list[dict[str, Any]]) -> None:
-    tmp = run / f".{LOG_FILE}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        pd.DataFrame(rows).to_parquet(tmp, index=False)
-        os.replace(tmp, run / LOG_FILE)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(run / LOG_FILE, lambda f: pd.DataFrame(rows).to_parquet(f, index=False))
 
 
 def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=1))
-    os.replace(tmp, path)
+    write_json_atomic(path, value, indent=1)

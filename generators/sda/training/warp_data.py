@@ -12,7 +12,6 @@ training clip speaks.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +70,7 @@ def make_warp_clips(out_dir: str | Path, *, clips: int = 64, val_clips: int = 4,
                     fps: float = 25.0, max_side: int = 384) -> list[Path]:
     """Write ``clips`` mp4 clips to ``out_dir`` (and ``clips.json`` saying how each was made)."""
     from fakebench.generators.warp import WarpGenerator
+    from fakebench.io import write_json_atomic
     from fakebench.media import Clip, write_clip
     from fakebench.speech import synthesize
 
@@ -95,8 +95,8 @@ def make_warp_clips(out_dir: str | Path, *, clips: int = 64, val_clips: int = 4,
         written.append(path)
         records.append({"file": path.name, "photo": photo, "text": text, "voice": voice, "rate_wpm": rate,
                         "pitch": pitch, "frames": clip.n_frames, "held_out_sentence": held_out})
-    (out / "clips.json").write_text(json.dumps({"generator": "warp", "fps": fps, "max_side": max_side,
-                                                "seed": seed, "clips": records}, indent=1))
+    write_json_atomic(out / "clips.json", {"generator": "warp", "fps": fps, "max_side": max_side, "seed": seed,
+                                           "clips": records}, indent=1)
     return written
 
 
