@@ -543,5 +543,5 @@ def test_registry_and_devices(small):
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA"):
             SDAGenerator(small, device="cuda")
-    with pytest.raises(ConfigError, match="unknown device"):
+    with pytest.raises(ConfigError, match="--device must be auto, cpu, cuda"):
         SDAGenerator(small, device="tpu")

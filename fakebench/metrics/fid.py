@@ -41,6 +41,7 @@ from torchvision.models.inception import (
     InceptionE,
 )
 
+from fakebench.devices import resolve_device
 from fakebench.errors import ConfigError, InputFileError, WeightsError
 from fakebench.weights import KNOWN_WEIGHTS, find_weight, load_checkpoint, locate
 
@@ -151,7 +152,7 @@ def load_inception(path: str | os.PathLike | None = None, *, device: str = "cpu"
     """
     found = find_weight("inception_fid", path, verify=verify, option="--inception-weights")
     stat = found.stat()
-    return _load_inception(str(found.resolve()), stat.st_mtime_ns, stat.st_size, _device(device))
+    return _load_inception(str(found.resolve()), stat.st_mtime_ns, stat.st_size, resolve_device(device))
 
 
 @lru_cache(maxsize=2)
@@ -167,12 +168,6 @@ def _load_inception(path: str, mtime_ns: int, size: int, device: str) -> FIDInce
     return model.eval().requires_grad_(False).to(device)
 
 
-def _device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 # ---------------------------------------------------------------------------------------------- features
 
 
@@ -182,7 +177,7 @@ def inception_features(images: Images, model: FIDInceptionV3, batch_size: int = 
 
     Images may differ in size (each batch holds images of one size); order is kept.
     """
-    device = _device(device) if device else next(model.parameters()).device.type
+    device = resolve_device(device) if device else next(model.parameters()).device.type
     out = np.empty((len(images), FEATURE_DIM), np.float64)
     for start, batch in _same_size_batches(images, batch_size):
         x = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).contiguous()

@@ -30,6 +30,7 @@ from scipy.fft import dct
 from scipy.ndimage import uniform_filter1d
 from torch import nn
 
+from fakebench.devices import resolve_device
 from fakebench.errors import AudioError, ConfigError, MediaError, NoFaceError, WeightsError
 from fakebench.faces import FaceTrack, mouth_opening
 from fakebench.media import Clip, check_speech_audio, resample_audio
@@ -94,7 +95,7 @@ def sync_metrics(clip: Clip, track: FaceTrack, *, method: Method = "auto",
             note = "syncnet_v2 weights not found: envelope estimator used, LSE-D/LSE-C not computed"
     if method == "syncnet":
         path = find_weight("syncnet_v2", syncnet_weights, option="--syncnet-weights")
-        return _syncnet_metrics(clip, track, path, int(max_offset), _device(device))
+        return _syncnet_metrics(clip, track, path, int(max_offset), resolve_device(device))
     return _envelope_metrics(clip, track, int(max_offset), note)
 
 
@@ -358,16 +359,6 @@ def load_syncnet(path: str | os.PathLike, device: str = "cpu") -> SyncNet:
 def _load_syncnet_cached(path: str, size: int, mtime_ns: int, device: str) -> SyncNet:
     state = load_checkpoint(path, name="syncnet_v2")
     return load_syncnet_state(SyncNet(), state, source=path).to(device)
-
-
-def _device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ConfigError(f"unknown device {device!r}; choose auto, cpu or cuda")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device cuda was asked for but CUDA is not available; use --device cpu")
-    return device
 
 
 def _syncnet_metrics(clip: Clip, track: FaceTrack, weights: Path, max_offset: int,

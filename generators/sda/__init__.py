@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fakebench.devices import resolve_device
 from fakebench.errors import ConfigError
 from fakebench.generators.base import GeneratedClip, n_output_frames, register
 
@@ -41,18 +42,6 @@ def __getattr__(name: str) -> Any:
 
         return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device != "cpu" and device != "cuda" and not device.startswith("cuda:"):
-        raise ConfigError(f"unknown device {device!r}; choose auto, cpu or cuda")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device} was asked for but CUDA is not available; use --device cpu or auto")
-    return device
 
 
 @register("sda")

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from fakebench import weights
+from fakebench.devices import resolve_device
 from fakebench.errors import ConfigError, InputFileError
 from fakebench.io import atomic_write, write_json_atomic
 
@@ -78,8 +79,6 @@ def train(data_dir: str | os.PathLike[str], run_dir: str | os.PathLike[str], *,
           max_minutes: float | None = None, seed: int | None = None,
           callbacks: Callbacks | None = None) -> RunResult:
     """Train (or, with ``resume``, continue training) the SDA generator on the clips in ``data_dir``."""
-    from .. import resolve_device
-
     run = Path(run_dir)
     cb = callbacks or Callbacks()
     if max_minutes is not None and not max_minutes > 0:
