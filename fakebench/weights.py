@@ -26,8 +26,9 @@ from fakebench.errors import FakebenchError, InputFileError, WeightsError
 from fakebench.io import atomic_write
 
 ENV_VAR = "FAKEBENCH_WEIGHTS"
-# The weights committed with fakebench (the repository's weights/ folder): searched when $FAKEBENCH_WEIGHTS is unset.
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "weights"
+# The weights fakebench ships as package data (fakebench/data/weights, installed with the wheel): always searched,
+# after $FAKEBENCH_WEIGHTS.
+BUNDLED_DIR = Path(__file__).resolve().parent / "data" / "weights"
 LFS_MAGIC = b"version https://git-lfs.github.com/spec/v1"
 
 Checksum = Literal["ok", "mismatch", "unknown", "prefix ok", "not checked"]
@@ -178,6 +179,21 @@ for _spec in (
         licence=_SDA_LICENCE,
         description="speech-driven-animation generator trained on CREMA-D",
     ),
+    WeightSpec(  # shipped in BUNDLED_DIR; the SDA generator's default (fakebench.generators.sda.checkpoint)
+        name="sda_default",
+        filename="sda-default",
+        members=("config.json", "weights.pt"),
+        source="shipped with fakebench as package data (fakebench/data/weights/sda-default, trained by `fakebench "
+               "train-generator`, see fakebench/data/weights/MODEL_CARD.md); or train one yourself, or convert an "
+               "original release file with `fakebench weights convert ORIGINAL.dat -o DIR`",
+        description="speech-driven-animation generator in fakebench's format (the default SDA weights)",
+        licence="as the data it was trained on; the original release has no licence file",
+        torch_cache_dirs=(),
+        bundled_sha256=(
+            ("config.json", "d1b07faf2a0d4063c3c12343cb27452c07f85d93e9bee069cd721c82f668dd25"),
+            ("weights.pt", "ffdc66e53d1e52cc74c2da9dce84c165753eba4c8cfe46bc807fa2ff2bb9cdbc"),
+        ),
+    ),
 ):
     register_weight(_spec)
 
@@ -215,8 +231,8 @@ def _candidates(spec: WeightSpec) -> Iterator[tuple[str, Path]]:
     """(where, path) for each place searched when no explicit path is given, in search order."""
     for folder in filter(None, os.getenv(ENV_VAR, "").split(os.pathsep)):
         yield f"${ENV_VAR}", Path(folder).expanduser() / spec.filename
-    if not os.getenv(ENV_VAR):
-        yield "fakebench's weights folder", BUNDLED_DIR / spec.filename
+    if spec.bundled_sha256:
+        yield "fakebench package data", BUNDLED_DIR / spec.filename
     for sub in spec.torch_cache_dirs:
         where = "torch hub cache" if sub == "hub/checkpoints" else f"$TORCH_HOME/{sub}"
         yield where, torch_home() / sub / spec.filename
@@ -327,8 +343,8 @@ def verify_sha256(path: str | os.PathLike[str], spec: WeightSpec) -> Literal["ok
             for member, expected in spec.bundled_sha256:
                 if sha256_of(path / member) != expected:
                     raise WeightsError(f"{path / member} is not the {spec.name} file fakebench was committed with "
-                                       f"(SHA-256 expected {expected}, got {sha256_of(path / member)}); restore it "
-                                       "with git (git checkout -- weights)")
+                                       f"(SHA-256 expected {expected}, got {sha256_of(path / member)}); reinstall "
+                                       "fakebench (or, in a git checkout, git checkout -- fakebench/data/weights)")
             return "ok"
         return "unknown"
     check_not_placeholder(path)

@@ -130,10 +130,13 @@ def speech(speech_16k) -> tuple[np.ndarray, int]:
 
 @pytest.fixture
 def weights_env(tmp_path, monkeypatch) -> Path:
-    """Empty $FAKEBENCH_WEIGHTS and torch hub cache."""
+    """Empty $FAKEBENCH_WEIGHTS and torch hub cache, and no package data (the bundled checkpoint hidden)."""
+    from fakebench import weights
+
     folder = tmp_path / "weights"
     folder.mkdir()
     monkeypatch.setenv("FAKEBENCH_WEIGHTS", str(folder))
+    monkeypatch.setattr(weights, "BUNDLED_DIR", tmp_path / "no-package-data")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     return folder
 

@@ -351,7 +351,7 @@ def test_no_run_and_existing_run_are_refused(clips_dir, tmp_path):
         train(clips_dir, tmp_path / "taken", config=from_dict(TINY, "tiny"))
 
 
-def test_the_committed_checkpoint_is_the_default_and_passes_its_checksum(monkeypatch):
+def test_the_shipped_checkpoint_is_the_default_and_passes_its_checksum(monkeypatch, tmp_path):
     from fakebench import weights
     from fakebench.generators.sda.checkpoint import find_checkpoint, load_any
 
@@ -363,3 +363,6 @@ def test_the_committed_checkpoint_is_the_default_and_passes_its_checksum(monkeyp
     assert ckpt.config.img_size == (128, 96) and ckpt.config.base_channels == 16
     assert sum(ckpt.n_parameters().values()) == 4_517_220
     assert "train-generator" in ckpt.source
+    monkeypatch.setenv("FAKEBENCH_WEIGHTS", str(tmp_path))  # package data stays a candidate after these folders
+    assert find_checkpoint() == weights.BUNDLED_DIR / "sda-default"
+    assert weights.locate("sda_default").where == "fakebench package data"

@@ -36,24 +36,11 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.pt"
 SEARCH_ORDER = ("sda_default", "sda_grid", "sda_crema", "sda_timit")
-# The sda-small checkpoint committed in weights/sda-default (weights/MODEL_CARD.md says how it was trained).
-BUNDLED_SHA256 = (
-    (CONFIG_FILE, "d1b07faf2a0d4063c3c12343cb27452c07f85d93e9bee069cd721c82f668dd25"),
-    (WEIGHTS_FILE, "ffdc66e53d1e52cc74c2da9dce84c165753eba4c8cfe46bc807fa2ff2bb9cdbc"),
-)
-
-SDA_DEFAULT = weights.register_weight(weights.WeightSpec(
-    name="sda_default",
-    filename="sda-default",
-    members=(CONFIG_FILE, WEIGHTS_FILE),
-    source="committed in fakebench's weights/ folder (trained by `fakebench train-generator`, see "
-           "weights/MODEL_CARD.md); or train one yourself, or convert an original release file with "
-           "`fakebench weights convert ORIGINAL.dat -o DIR`",
-    description="speech-driven-animation generator in fakebench's format (the default SDA weights)",
-    licence="as the data it was trained on; the original release has no licence file",
-    torch_cache_dirs=(),
-    bundled_sha256=BUNDLED_SHA256,
-))
+# The sda-small checkpoint fakebench ships as package data (fakebench/data/weights/sda-default; its MODEL_CARD.md
+# there says how it was trained). Its spec lives in fakebench.weights, so `fakebench weights list` shows it without
+# importing this module.
+SDA_DEFAULT = weights.get_spec("sda_default")
+BUNDLED_SHA256 = SDA_DEFAULT.bundled_sha256
 
 
 @dataclass(eq=False)
@@ -325,7 +312,7 @@ def load_any(path: str | os.PathLike[str]) -> SDACheckpoint:
 def find_checkpoint(path: str | os.PathLike[str] | None = None) -> Path:
     """The SDA checkpoint to use: ``path`` when given, else the first found of sda_default (a fakebench
     folder ``sda-default``), grid.dat, crema.dat, timit.dat in ``$FAKEBENCH_WEIGHTS`` and the other places
-    `fakebench.weights.locate` searches (fakebench's own weights/ folder when $FAKEBENCH_WEIGHTS is unset).
+    `fakebench.weights.locate` searches (after $FAKEBENCH_WEIGHTS, the checkpoint fakebench ships as package data).
     A found folder's files are checked (cheap); an original file's hash only when asked for. Raises
     WeightsError saying where it looked and how to get one.
     """
@@ -354,8 +341,9 @@ def _how_to_get() -> str:
         "Get weights one of two ways: (1) the original release: download the authors' grid.dat, timit.dat or "
         f"crema.dat ({weights.KNOWN_WEIGHTS['sda_grid'].source}), then run `fakebench weights convert grid.dat "
         f"-o {env}/sda-default` (or put the .dat file itself in {env}); or (2) train one with "
-        "`fakebench train-generator DATA -o RUN` and pass RUN/checkpoints/step-N. With $FAKEBENCH_WEIGHTS unset, "
-        "the checkpoint committed in fakebench's weights/ folder is used. Or pass the checkpoint's path explicitly"
+        "`fakebench train-generator DATA -o RUN` and pass RUN/checkpoints/step-N. The checkpoint fakebench ships as "
+        "package data is always searched too (reinstall fakebench if it is missing). Or pass the checkpoint's path "
+        "explicitly"
     )
 
 
