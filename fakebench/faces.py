@@ -18,6 +18,7 @@ import importlib.util
 import json
 import os
 import zipfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 from fakebench.errors import InputFileError, MediaError, NoFaceError, WeightsError
 from fakebench.io import atomic_write
 from fakebench.media import Clip, file_sha256, iter_frames, probe
+from fakebench.weights import KNOWN_WEIGHTS, find_weight
 
 ANALYSIS_VERSION = "faces-1"
 
@@ -521,30 +523,51 @@ def _cache_path(content_key: str, options: AnalysisOptions) -> Path:
     return cache_dir() / "faces" / key[:2] / f"{key}.npz"
 
 
+def file_content_key(path: str | os.PathLike, *, max_side: int | None = None, sha256: str | None = None) -> str:
+    """The analysis cache key of a video file: its bytes' SHA-256 (hashed here unless given) and the frame size."""
+    return f"file:{sha256 or file_sha256(path)}|max_side={max_side}"
+
+
+def cached_track(content_key: str, *, options: AnalysisOptions | None = None,
+                 label: str | None = None) -> FaceTrack | None:
+    """The cached track for a content key (see `file_content_key`), or None; a damaged entry is removed."""
+    path = _cache_path(content_key, options or AnalysisOptions())
+    if not path.is_file():
+        return None
+    try:
+        track = FaceTrack.load(path)
+    except ValueError:
+        path.unlink(missing_ok=True)  # damaged entry: recompute, never trust it
+        return None
+    track.meta = {**track.meta, "source": label or track.meta.get("source"), "cache_hit": True}
+    return track
+
+
 def analyze(source: Clip | str | os.PathLike, *, options: AnalysisOptions | None = None,
-            max_side: int | None = None, use_cache: bool = True, chunk_frames: int = 48) -> FaceTrack:
+            max_side: int | None = None, use_cache: bool = True, chunk_frames: int = 48,
+            content_key: str | None = None, label: str | None = None) -> FaceTrack:
     """The face track of a clip (in memory) or a video file (streamed in chunks: bounded memory).
 
+    A clip decoded from a file can pass that file's ``content_key`` (`file_content_key`; ``max_side`` must
+    match the decoding) and ``label`` (its path): it then shares the file's cache entry, so a caller that
+    decodes a file once for its own use analyses that one decoded clip instead of decoding the file again.
     ``track.meta`` records the source, the content hash, the analysis version and ``cache_hit``.
     """
     options = options or AnalysisOptions()
     if isinstance(source, Clip):
-        content_key = "clip:" + source.content_hash()
-        label = "clip in memory"
+        content_key = content_key or "clip:" + source.content_hash()
+        label = label or "clip in memory"
     else:
         info = probe(source)
-        content_key = f"file:{file_sha256(source)}|max_side={max_side}"
+        content_key = content_key or file_content_key(source, max_side=max_side)
         label = str(source)
         if info.is_image:
             raise MediaError(f"{source} is a still image, not a video; analyze needs a video clip")
     path = _cache_path(content_key, options)
-    if use_cache and path.is_file():
-        try:
-            track = FaceTrack.load(path)
-            track.meta = {**track.meta, "source": label, "cache_hit": True}
+    if use_cache:
+        track = cached_track(content_key, options=options, label=label)
+        if track is not None:
             return track
-        except ValueError:
-            path.unlink(missing_ok=True)  # damaged entry: recompute, never trust it
 
     tracker = _Tracker(options)
     if isinstance(source, Clip):
@@ -686,3 +709,158 @@ def choose_identity_frame(clip: Clip) -> tuple[int, np.ndarray, float]:
     score = np.where(track.valid, np.nan_to_num(score), -1.0)
     best = int(np.argmax(score))
     return int(candidates[best]), clip.frames[candidates[best]], float(score[best])
+
+
+# ---------------------------------------------------------------------------------------------- face frames
+
+def face_frame_indices(track: FaceTrack, n: int) -> np.ndarray:
+    """Up to ``n`` frame indices spread evenly over the frames where the track has a face."""
+    faces = np.flatnonzero(track.valid & np.isfinite(track.landmarks).all(axis=(1, 2)))
+    if len(faces) <= n:
+        return faces
+    return faces[np.round(np.linspace(0, len(faces) - 1, n)).astype(int)]
+
+
+# ---------------------------------------------------------------------------------------------- face descriptors
+# dlib's face recognition network (dlib_face_recognition_resnet_model_v1.dat, shipped by the
+# face_recognition_models package: a 29-layer ResNet, LFW accuracy 99.38%) turns a face, upright and scaled by
+# its 68 landmarks into a 150x150 chip, into a 128-d descriptor. The landmarks are the FaceTrack's: nothing is
+# detected again.
+
+DLIB_DESCRIPTOR_MODEL = ("dlib face_recognition_resnet_model_v1 128-d "
+                         f"({KNOWN_WEIGHTS['dlib_face_recognition'].filename})")
+
+@cache
+def _dlib_encoder(path: str):
+    import dlib
+
+    try:
+        return dlib.face_recognition_model_v1(path)
+    except RuntimeError as e:
+        raise WeightsError(f"{path} is not dlib's face recognition model ({e}); reinstall "
+                           "face_recognition_models (pip install --force-reinstall face-recognition-models)"
+                           ) from None
+
+
+def dlib_shape(landmarks: np.ndarray):
+    """dlib's 68-point ``full_object_detection`` from (68, 2) landmarks (dlib points are integers)."""
+    import dlib
+
+    pts = np.round(landmarks).astype(np.int64)
+    (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+    return dlib.full_object_detection(dlib.rectangle(int(x0), int(y0), int(x1), int(y1)),
+                                      [dlib.point(int(x), int(y)) for x, y in pts])
+
+
+def face_descriptors(frames: Sequence[np.ndarray] | np.ndarray, landmarks: np.ndarray,
+                     batch_size: int = 32) -> np.ndarray:
+    """dlib 128-d descriptors (N, 128) float64 of the face with ``landmarks[i]`` (68, 2) in ``frames[i]``.
+
+    dlib aligns each face to a 150x150 chip (padding 0.25) from the 68 points, as dlib's examples do.
+    """
+    import dlib
+
+    landmarks = np.asarray(landmarks, np.float64)
+    if len(frames) != len(landmarks) or landmarks.shape[1:] != (68, 2):
+        raise ValueError(f"need one (68, 2) landmark set per frame, got {len(frames)} frames and landmarks "
+                         f"{landmarks.shape}")
+    if not np.isfinite(landmarks).all():
+        raise ValueError("landmarks must be finite: sample only frames where the track has a face")
+    encoder = _dlib_encoder(str(find_weight("dlib_face_recognition")))
+    out = np.empty((len(frames), 128), np.float64)
+    for start in range(0, len(frames), batch_size):
+        images = [np.ascontiguousarray(f, dtype=np.uint8) for f in frames[start:start + batch_size]]
+        faces = []
+        for lm in landmarks[start:start + batch_size]:
+            one = dlib.full_object_detections()
+            one.append(dlib_shape(lm))
+            faces.append(one)
+        vectors = encoder.compute_face_descriptor(images, faces, num_jitters=0, padding=0.25)
+        out[start:start + len(images)] = [np.asarray(v[0]) for v in vectors]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- blinks
+
+@dataclass(frozen=True)
+class Blink:
+    """One blink, as a generator put it in (ground truth) or as `fakebench.metrics.blink` found it.
+
+    ``start``..``end`` (inclusive) are the frames of the blink (for a detection: below half depth; for
+    ground truth: the lid visibly lowered), ``peak`` the frame of fullest closure, ``duration_ms`` its
+    length, ``depth`` how far it closed (detection: open-eye EAR minus the minimum EAR; ground truth:
+    the lid closure at the peak, 1.0 for fully shut) and ``onset_s`` when it began, where known.
+    """
+
+    start: int
+    end: int
+    peak: int
+    duration_ms: float
+    depth: float | None = None
+    onset_s: float | None = None
+
+    @property
+    def start_frame(self) -> int:
+        return self.start
+
+    @property
+    def end_frame(self) -> int:
+        return self.end
+
+    @property
+    def peak_frame(self) -> int:
+        return self.peak
+
+    @property
+    def duration_s(self) -> float:
+        return self.duration_ms / 1000.0
+
+    def as_dict(self) -> dict:
+        """The JSON form (ground-truth files): frames as ``*_frame``; depth and onset only when known."""
+        out: dict = {"start_frame": self.start, "end_frame": self.end, "peak_frame": self.peak,
+                     "duration_ms": round(self.duration_ms, 1)}
+        if self.depth is not None:
+            out["depth"] = round(self.depth, 4)
+        if self.onset_s is not None:
+            out["onset_s"] = round(self.onset_s, 4)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Blink:
+        return cls(start=int(d["start_frame"]), end=int(d["end_frame"]), peak=int(d["peak_frame"]),
+                   duration_ms=float(d["duration_ms"]), depth=d.get("depth"), onset_s=d.get("onset_s"))
+
+
+def score_blinks(detected: Sequence[Blink], truth: Sequence[Blink], *, tolerance: int = 1) -> dict:
+    """Detected blinks against ground-truth ones: precision, recall, F1 and onset error.
+
+    A detection matches a true blink when their frame ranges overlap (widened by ``tolerance`` frames on
+    each side); each blink matches at most once, pairs taken greedily by largest overlap, then nearest
+    peaks. ``onset_error_frames`` is the mean of detected start minus true start over the matches (None
+    without a match); ``onset_abs_error_frames`` its mean absolute value. With no blinks on a side, its
+    ratio is 1.0 when the other side is empty too (nothing to find, nothing false), else 0.0.
+    """
+    pairs = []
+    for i, d in enumerate(detected):
+        for j, t in enumerate(truth):
+            overlap = min(d.end, t.end + tolerance) - max(d.start, t.start - tolerance) + 1
+            if overlap > 0:
+                pairs.append((-overlap, abs(d.peak - t.peak), i, j))
+    used_d: set[int] = set()
+    used_t: set[int] = set()
+    matches: list[tuple[int, int]] = []
+    for _, _, i, j in sorted(pairs):
+        if i not in used_d and j not in used_t:
+            used_d.add(i)
+            used_t.add(j)
+            matches.append((i, j))
+    n_match = len(matches)
+    precision = n_match / len(detected) if detected else float(not truth)
+    recall = n_match / len(truth) if truth else float(not detected)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    errors = np.array([detected[i].start - truth[j].start for i, j in matches], np.float64)
+    return {"blinks_detected": len(detected), "blinks_true": len(truth), "blinks_matched": n_match,
+            "precision": float(precision), "recall": float(recall), "f1": float(f1),
+            "onset_error_frames": float(errors.mean()) if n_match else None,
+            "onset_abs_error_frames": float(np.abs(errors).mean()) if n_match else None,
+            "matches": sorted(matches)}

@@ -34,6 +34,10 @@ IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "ti
                  "pgm_pipe", "pam_pipe", "gif_pipe", "qoi_pipe", "j2k_pipe", "dpx_pipe"}
 AAC_SAMPLE_RATES = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
 SILENCE_RMS_DBFS = -60.0
+# The one list of each, used wherever a folder is searched for clips or images (lower-case; compare with
+# ``path.suffix.lower()``). IMAGE_EXTENSIONS is pytorch-fid's list (its IMAGE_EXTENSIONS), with the dot.
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".flv", ".mpg", ".mpeg")
+IMAGE_EXTENSIONS = (".bmp", ".jpg", ".jpeg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp")
 DECODER_THREADS_ENV = "FAKEBENCH_DECODER_THREADS"
 # x264 output depends on its thread count, so the count is fixed, never taken from the machine: a clip's
 # bytes (and the sha256 in a corpus manifest) are the same whatever the machine, executor or worker count.
@@ -163,31 +167,38 @@ def _open(path: Path) -> av.container.InputContainer:
 
 
 def _reason(e: Exception) -> str:
-    return " ".join(str(e).split())[:160]
+    """FFmpeg's own words ("Invalid data found when processing input"), without errno numbers or the path."""
+    text = getattr(e, "strerror", None) if isinstance(e, av.error.FFmpegError) else None
+    return " ".join(str(text or e).split())[:160]
 
 
 def probe(path: str | os.PathLike) -> MediaInfo:
     p = check_input_file(path)
     with _open(p) as c:
-        vs = c.streams.video[0] if c.streams.video else None
-        aus = c.streams.audio[0] if c.streams.audio else None
-        is_image = c.format.name in IMAGE_FORMATS or (vs is not None and vs.codec_context.name in
-                                                       {"png", "mjpeg", "bmp", "webp", "tiff"}
-                                                       and (vs.frames or 0) <= 1 and c.duration is None)
-        fps = _stream_fps(vs) if vs is not None else 0.0
-        duration = float(c.duration / av.time_base) if c.duration else 0.0
-        if vs is not None and vs.duration and vs.time_base:
-            duration = float(vs.duration * vs.time_base)
-        n_est = int(vs.frames) if vs is not None and vs.frames else int(round(duration * fps))
-        return MediaInfo(
-            path=p, has_video=vs is not None, has_audio=aus is not None,
-            width=vs.codec_context.width if vs is not None else 0,
-            height=vs.codec_context.height if vs is not None else 0,
-            fps=fps, n_frames_estimate=n_est, duration_s=duration,
-            sample_rate=aus.codec_context.sample_rate if aus is not None else 0,
-            audio_channels=aus.codec_context.channels if aus is not None else 0,
-            is_image=is_image,
-        )
+        return _info_of(p, c)
+
+
+def _info_of(p: Path, c: av.container.InputContainer) -> MediaInfo:
+    """What an open container says about itself (nothing is decoded)."""
+    vs = c.streams.video[0] if c.streams.video else None
+    aus = c.streams.audio[0] if c.streams.audio else None
+    is_image = c.format.name in IMAGE_FORMATS or (vs is not None and vs.codec_context.name in
+                                                   {"png", "mjpeg", "bmp", "webp", "tiff"}
+                                                   and (vs.frames or 0) <= 1 and c.duration is None)
+    fps = _stream_fps(vs) if vs is not None else 0.0
+    duration = float(c.duration / av.time_base) if c.duration else 0.0
+    if vs is not None and vs.duration and vs.time_base:
+        duration = float(vs.duration * vs.time_base)
+    n_est = int(vs.frames) if vs is not None and vs.frames else int(round(duration * fps))
+    return MediaInfo(
+        path=p, has_video=vs is not None, has_audio=aus is not None,
+        width=vs.codec_context.width if vs is not None else 0,
+        height=vs.codec_context.height if vs is not None else 0,
+        fps=fps, n_frames_estimate=n_est, duration_s=duration,
+        sample_rate=aus.codec_context.sample_rate if aus is not None else 0,
+        audio_channels=aus.codec_context.channels if aus is not None else 0,
+        is_image=is_image,
+    )
 
 
 def _stream_fps(vs: av.video.stream.VideoStream) -> float:
@@ -273,82 +284,90 @@ def iter_frames(path: str | os.PathLike, *, chunk_frames: int = 64, max_side: in
     p = check_input_file(path)
     limit_heap_fragmentation()
     with _open(p) as c:
-        vs = _require_video(p, c)
-        vs.thread_type = "AUTO"
-        vs.codec_context.thread_count = decoder_threads()
-        fps = _stream_fps(vs)
-        if fps_out is not None:
-            fps_out.append(fps)
-        tb = float(vs.time_base) if vs.time_base else 1.0 / fps
-        first_pts = vs.start_time if vs.start_time is not None else None
-        seek_target = int(start_s / tb) + (first_pts or 0) if start_s > 0 else None
-        end_s = start_s + duration_s if duration_s is not None else math.inf
-        size: tuple[int, int] | None = None
-        chunk: list[np.ndarray] = []
-        pending: av.VideoFrame | None = None  # latest frame for slot `pending_slot`, not yet output
-        pending_slot = -1
-        truncated = False
-        decoded = 0
+        yield from _frames_of(p, c, chunk_frames=chunk_frames, max_side=max_side, start_s=start_s,
+                              duration_s=duration_s, fps_out=fps_out, truncated_out=truncated_out)
 
-        # One converter per stream, reused (a frame's own converter is set up anew, threads and all, per frame).
-        convert, scale, threads = VideoReformatter(), VideoReformatter(), decoder_threads()
 
-        def to_rgb(frame: av.VideoFrame) -> np.ndarray:
-            nonlocal size
-            if size is None:
-                size = scaled_size(frame.width, frame.height, max_side)
-            rgb = convert.reformat(frame, format="rgb24", threads=threads)
-            if size != (frame.width, frame.height):
-                # convert, then scale: swscale's one-pass scale+convert darkens every level by ~2 (255 -> 253)
-                rgb = scale.reformat(rgb, width=size[0], height=size[1], interpolation="AREA", threads=threads)
-            return rgb.to_ndarray()
+def _frames_of(p: Path, c: av.container.InputContainer, *, chunk_frames: int, max_side: int | None,
+               start_s: float, duration_s: float | None, fps_out: list | None,
+               truncated_out: list | None) -> Iterator[np.ndarray]:
+    """`iter_frames` on a container that is already open."""
+    vs = _require_video(p, c)
+    vs.thread_type = "AUTO"
+    vs.codec_context.thread_count = decoder_threads()
+    fps = _stream_fps(vs)
+    if fps_out is not None:
+        fps_out.append(fps)
+    tb = float(vs.time_base) if vs.time_base else 1.0 / fps
+    first_pts = vs.start_time if vs.start_time is not None else None
+    seek_target = int(start_s / tb) + (first_pts or 0) if start_s > 0 else None
+    end_s = start_s + duration_s if duration_s is not None else math.inf
+    size: tuple[int, int] | None = None
+    chunk: list[np.ndarray] = []
+    pending: av.VideoFrame | None = None  # latest frame for slot `pending_slot`, not yet output
+    pending_slot = -1
+    truncated = False
+    decoded = 0
 
-        damage: list[Exception] = []
-        decoder = _decode_until_damage(p, c, vs, seek_target, damage)
-        for frame in decoder:
-            decoded += 1
-            if frame.pts is None:
-                slot = pending_slot + 1
-                if start_s + slot / fps >= end_s - 1e-9:
-                    break
-            else:
-                t = (frame.pts - (first_pts or 0)) * tb
-                if t < start_s - 0.5 / fps:
-                    continue
-                if t >= end_s - 1e-9:
-                    break
-                slot = int(round((t - start_s) * fps))
-            if pending is not None and slot <= pending_slot:
-                if slot == pending_slot:  # a later frame in the same slot replaces the earlier one
-                    pending = frame
-                continue  # (a timestamp going backwards: dropped)
-            if pending is not None:
-                rgb = to_rgb(pending)
-                for _ in range(slot - pending_slot):  # the slot itself, then any gap after it
-                    chunk.append(rgb)
-                    if len(chunk) >= chunk_frames:
-                        yield np.stack(chunk)
-                        chunk = []
-            pending, pending_slot = frame, slot
-        decoder.close()
-        if damage:
-            truncated = True
-            warnings.warn(f"{p}: decoding stopped after {decoded} frames ({_reason(damage[0])}); "
-                          "kept the decodable part", TruncatedMediaWarning, stacklevel=2)
-        if not truncated and vs.frames and decoded and decoded < 0.9 * vs.frames and start_s == 0 \
-                and duration_s is None:
-            truncated = True
-            warnings.warn(f"{p}: only {decoded} of {vs.frames} frames could be decoded; the file looks "
-                          "truncated; kept the decodable part", TruncatedMediaWarning, stacklevel=2)
-        if truncated_out is not None:
-            truncated_out.append(truncated)
+    # One converter per stream, reused (a frame's own converter is set up anew, threads and all, per frame).
+    convert, scale, threads = VideoReformatter(), VideoReformatter(), decoder_threads()
+
+    def to_rgb(frame: av.VideoFrame) -> np.ndarray:
+        nonlocal size
+        if size is None:
+            size = scaled_size(frame.width, frame.height, max_side)
+        rgb = convert.reformat(frame, format="rgb24", threads=threads)
+        if size != (frame.width, frame.height):
+            # convert, then scale: swscale's one-pass scale+convert darkens every level by ~2 (255 -> 253)
+            rgb = scale.reformat(rgb, width=size[0], height=size[1], interpolation="AREA", threads=threads)
+        return rgb.to_ndarray()
+
+    damage: list[Exception] = []
+    decoder = _decode_until_damage(p, c, vs, seek_target, damage)
+    for frame in decoder:
+        decoded += 1
+        if frame.pts is None:
+            slot = pending_slot + 1
+            if start_s + slot / fps >= end_s - 1e-9:
+                break
+        else:
+            t = (frame.pts - (first_pts or 0)) * tb
+            if t < start_s - 0.5 / fps:
+                continue
+            if t >= end_s - 1e-9:
+                break
+            slot = int(round((t - start_s) * fps))
+        if pending is not None and slot <= pending_slot:
+            if slot == pending_slot:  # a later frame in the same slot replaces the earlier one
+                pending = frame
+            continue  # (a timestamp going backwards: dropped)
         if pending is not None:
-            chunk.append(to_rgb(pending))
-        if chunk:
-            yield np.stack(chunk)
-        if decoded == 0:
-            raise MediaError(f"{p} has a video stream but no frame could be decoded; the file is corrupt "
-                             "or truncated; re-encode or re-download it")
+            rgb = to_rgb(pending)
+            for _ in range(slot - pending_slot):  # the slot itself, then any gap after it
+                chunk.append(rgb)
+                if len(chunk) >= chunk_frames:
+                    yield np.stack(chunk)
+                    chunk = []
+        pending, pending_slot = frame, slot
+    decoder.close()
+    if damage:
+        truncated = True
+        warnings.warn(f"{p}: decoding stopped after {decoded} frames ({_reason(damage[0])}); "
+                      "kept the decodable part", TruncatedMediaWarning, stacklevel=2)
+    if not truncated and vs.frames and decoded and decoded < 0.9 * vs.frames and start_s == 0 \
+            and duration_s is None:
+        truncated = True
+        warnings.warn(f"{p}: only {decoded} of {vs.frames} frames could be decoded; the file looks "
+                      "truncated; kept the decodable part", TruncatedMediaWarning, stacklevel=2)
+    if truncated_out is not None:
+        truncated_out.append(truncated)
+    if pending is not None:
+        chunk.append(to_rgb(pending))
+    if chunk:
+        yield np.stack(chunk)
+    if decoded == 0:
+        raise MediaError(f"{p} has a video stream but no frame could be decoded; the file is corrupt "
+                         "or truncated; re-encode or re-download it")
 
 
 def _decode_until_damage(p: Path, c: av.container.InputContainer, vs: av.video.stream.VideoStream,
@@ -400,20 +419,33 @@ def read_clip(path: str | os.PathLike, *, max_side: int | None = None, start_s: 
     """
     fps_out: list[float] = []
     trunc_out: list[bool] = []
-    chunks = list(iter_frames(path, max_side=max_side, start_s=start_s, duration_s=duration_s,
-                              fps_out=fps_out, truncated_out=trunc_out, chunk_frames=256))
-    frames = np.concatenate(chunks) if chunks else np.zeros((0, 1, 1, 3), np.uint8)
-    if len(frames) < min_frames:
-        raise MediaError(f"{path} has only {len(frames)} frame(s); a video clip needs at least {min_frames}. "
-                         "If it is a still photo, pass it as an image")
-    info = probe(path)
-    if info.has_audio:
-        end = None if duration_s is None else start_s + duration_s
-        audio, sr = read_audio(path, sr=sample_rate, start_s=start_s, end_s=end)
-    else:
-        audio, sr = np.zeros(0, np.float32), int(sample_rate or 16000)
+    p = check_input_file(path)
+    limit_heap_fragmentation()
+    with _open(p) as c:  # one open for the video, the audio and the container facts
+        info = _info_of(p, c)
+        chunks = list(_frames_of(p, c, max_side=max_side, start_s=start_s, duration_s=duration_s,
+                                 fps_out=fps_out, truncated_out=trunc_out, chunk_frames=256))
+        frames = np.concatenate(chunks) if chunks else np.zeros((0, 1, 1, 3), np.uint8)
+        if len(frames) < min_frames:
+            raise MediaError(f"{path} has only {len(frames)} frame(s); a video clip needs at least {min_frames}. "
+                             "If it is a still photo, pass it as an image")
+        if info.has_audio:
+            end = None if duration_s is None else start_s + duration_s
+            audio, sr = _audio_of(p, c, sr=sample_rate, start_s=start_s, end_s=end) if _rewind(c) else \
+                read_audio(path, sr=sample_rate, start_s=start_s, end_s=end)
+        else:
+            audio, sr = np.zeros(0, np.float32), int(sample_rate or 16000)
     return Clip(frames=frames, fps=fps_out[0], audio=audio, sample_rate=sr, has_audio_track=info.has_audio,
                 truncated=any(trunc_out))
+
+
+def _rewind(c: av.container.InputContainer) -> bool:
+    """Seek an open container back to its start (for a second pass over another stream); False if it cannot."""
+    try:
+        c.seek(0)
+    except (av.error.FFmpegError, ValueError, OSError):
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------- audio
@@ -426,24 +458,30 @@ def read_audio(path: str | os.PathLike, sr: int | None = None, *, start_s: float
     """
     p = check_input_file(path)
     with _open(p) as c:
-        if not c.streams.audio:
-            raise AudioError(f"{p} has no audio track; give a file with sound (wav, flac, mp3, m4a or a "
-                             "video with audio)")
-        stream = c.streams.audio[0]
-        native = stream.codec_context.sample_rate
-        declared = (int(stream.duration * stream.time_base * native)
-                    if stream.duration and stream.time_base else 0)
-        resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=native)
-        parts: list[np.ndarray] = []
-        try:
-            for frame in c.decode(stream):
-                for f in resampler.resample(frame):
-                    parts.append(f.to_ndarray().mean(axis=0))
-        except (av.error.FFmpegError, ValueError) as e:
-            warnings.warn(f"{p}: audio decoding stopped ({_reason(e)}); kept the decodable part",
-                          TruncatedMediaWarning, stacklevel=2)
-        for f in resampler.resample(None):
-            parts.append(f.to_ndarray().mean(axis=0))
+        return _audio_of(p, c, sr=sr, start_s=start_s, end_s=end_s)
+
+
+def _audio_of(p: Path, c: av.container.InputContainer, *, sr: int | None, start_s: float,
+              end_s: float | None) -> tuple[np.ndarray, int]:
+    """`read_audio` on a container that is already open (demuxing from wherever it stands)."""
+    if not c.streams.audio:
+        raise AudioError(f"{p} has no audio track; give a file with sound (wav, flac, mp3, m4a or a "
+                         "video with audio)")
+    stream = c.streams.audio[0]
+    native = stream.codec_context.sample_rate
+    declared = (int(stream.duration * stream.time_base * native)
+                if stream.duration and stream.time_base else 0)
+    resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=native)
+    parts: list[np.ndarray] = []
+    try:
+        for frame in c.decode(stream):
+            for f in resampler.resample(frame):
+                parts.append(f.to_ndarray().mean(axis=0))
+    except (av.error.FFmpegError, ValueError) as e:
+        warnings.warn(f"{p}: audio decoding stopped ({_reason(e)}); kept the decodable part",
+                      TruncatedMediaWarning, stacklevel=2)
+    for f in resampler.resample(None):
+        parts.append(f.to_ndarray().mean(axis=0))
     audio = np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
     if declared and audio.size > declared:  # drop the encoder's padding after the last real sample
         audio = audio[:declared]

@@ -28,6 +28,7 @@ import numpy as np
 
 from fakebench.errors import AudioError, ConfigError, NoFaceError
 from fakebench.faces import (
+    Blink,
     _pixel_to_normalised,
     eye_aspect_ratio,
     inter_ocular,
@@ -238,19 +239,6 @@ def _attack_release(x: np.ndarray, attack_s: float, release_s: float) -> np.ndar
 
 # ---------------------------------------------------------------------------------------------- blinks
 
-@dataclass(frozen=True)
-class Blink:
-    onset_s: float
-    duration_s: float
-    start_frame: int
-    end_frame: int
-    peak_frame: int
-
-    def as_dict(self) -> dict:
-        return {"start_frame": self.start_frame, "end_frame": self.end_frame, "peak_frame": self.peak_frame,
-                "duration_ms": round(self.duration_s * 1000.0, 1), "onset_s": round(self.onset_s, 4)}
-
-
 def blink_profile(u: np.ndarray) -> np.ndarray:
     """Lid closure (0 open, 1 closed) over a blink's normalised time u in [0, 1]: fast close, slow reopen."""
     u = np.asarray(u, np.float64)
@@ -285,7 +273,7 @@ def draw_blinks(n_frames: int, fps: float, rate_per_min: float,
         peak = int(np.argmax(c)) if c.max() > 0 else int(np.clip((t + 0.375 * d) * fps, 0, n_frames - 1))
         c[peak] = 1.0  # the frame nearest full closure shows the eye shut
         shown = np.flatnonzero(c > 0.05)
-        blinks.append(Blink(t, d, int(shown[0]), int(shown[-1]), peak))
+        blinks.append(Blink(start=int(shown[0]), end=int(shown[-1]), peak=peak, duration_ms=d * 1000.0, onset_s=t))
         closure = np.maximum(closure, c)
         t += max(float(rng.lognormal(mu, sigma)), d + 0.25)
     return blinks, closure

@@ -269,3 +269,52 @@ def test_blinks_painted_on_a_real_face_are_found(astronaut):
     assert f1_score(out["blink_count"], len(peaks), len(pairs)) >= 0.95
     ear = eye_aspect_ratio(track.landmarks)
     assert ear[peaks].max() < 0.75 * np.median(ear)  # dlib really saw the eyes close
+
+
+# ---------------------------------------------------------------------------------------------- one blink schema
+
+
+def test_blinks_the_warp_generator_puts_in_are_found_where_they_were_put():
+    """Ground truth (warp's draw_blinks) and detection share `fakebench.faces.Blink`; score_blinks compares them."""
+    from fakebench.faces import Blink as SharedBlink
+    from fakebench.faces import score_blinks
+    from fakebench.generators.warp import draw_blinks
+
+    fps = 25.0
+    truth, lid = draw_blinks(int(60 * fps), fps, 20.0, np.random.default_rng(11))
+    assert len(truth) >= 10 and all(isinstance(b, SharedBlink) for b in truth) and Blink is SharedBlink
+    noise = np.random.default_rng(1).normal(0, 0.004, lid.size)
+    found = detect_blinks(OPEN_EAR - (OPEN_EAR - CLOSED_EAR) * lid + noise, fps)
+    score = score_blinks(found, truth)
+    assert score["precision"] == 1.0 and score["recall"] >= 0.85 and score["f1"] >= 0.9
+    missed = set(range(len(truth))) - {j for _, j in score["matches"]}
+    assert all(truth[j].duration_ms < 150 for j in missed)  # only the briefest (2-3 frames shown) may be missed
+    assert abs(score["onset_error_frames"]) <= 1 and score["onset_abs_error_frames"] <= 1
+    for i, j in score["matches"]:
+        assert abs(found[i].peak - truth[j].peak) <= 1
+
+    # one 300 ms blink put at 4.0 s is found there, and only there
+    lid = np.zeros(250)
+    lid[100:108] = [0.3, 0.8, 1.0, 1.0, 0.8, 0.5, 0.25, 0.1]
+    put = SharedBlink(start=100, end=107, peak=102, duration_ms=320.0, depth=1.0, onset_s=4.0)
+    (one,) = detect_blinks(OPEN_EAR - (OPEN_EAR - CLOSED_EAR) * lid, fps)
+    assert score_blinks([one], [put])["f1"] == 1.0 and 100 <= one.start <= 102 and one.peak in (102, 103)
+
+
+def test_score_blinks_counts_misses_false_alarms_and_onset_error():
+    from fakebench.faces import Blink as B
+    from fakebench.faces import score_blinks
+
+    truth = [B(start=10, end=16, peak=12, duration_ms=200.0), B(start=50, end=58, peak=53, duration_ms=300.0)]
+    found = [B(start=12, end=15, peak=13, duration_ms=120.0, depth=0.2),  # truth 0, 2 frames late
+             B(start=80, end=84, peak=82, duration_ms=150.0, depth=0.2)]  # nothing there
+    s = score_blinks(found, truth)
+    assert (s["blinks_matched"], s["precision"], s["recall"]) == (1, 0.5, 0.5)
+    assert s["f1"] == pytest.approx(0.5) and s["onset_error_frames"] == 2.0 and s["matches"] == [(0, 0)]
+    assert score_blinks([], [])["f1"] == 1.0  # nothing to find, nothing found
+    assert score_blinks([], truth)["recall"] == 0.0 and score_blinks([], truth)["onset_error_frames"] is None
+    # one detection spanning two true blinks matches only one of them
+    assert score_blinks([B(start=10, end=58, peak=30, duration_ms=1900.0)], truth)["blinks_matched"] == 1
+    # the JSON form of ground truth round-trips, and keeps the keys the warp generator always wrote
+    d = truth[0].as_dict()
+    assert list(d) == ["start_frame", "end_frame", "peak_frame", "duration_ms"] and B.from_dict(d) == truth[0]

@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from fakebench import faces
 from fakebench.errors import ConfigError, NoFaceError, WeightsError
 from fakebench.faces import FaceTrack, analyze, photo_face
 from fakebench.media import Clip
@@ -89,15 +90,15 @@ def test_face_descriptors_batched_equal_one_at_a_time(people: SimpleNamespace) -
 
     clip, track = people.astronaut
     frames, landmarks = clip.frames[:3], track.landmarks[:3]
-    batched = identity.face_descriptors(frames, landmarks, batch_size=2)
+    batched = faces.face_descriptors(frames, landmarks, batch_size=2)
     encoder = dlib.face_recognition_model_v1(str(identity.find_weight("dlib_face_recognition")))
-    single = np.array([encoder.compute_face_descriptor(f, identity._dlib_shape(lm)) for f, lm in
+    single = np.array([encoder.compute_face_descriptor(f, faces.dlib_shape(lm)) for f, lm in
                        zip(frames, landmarks, strict=True)])
     assert batched.shape == (3, 128) and batched.dtype == np.float64
     np.testing.assert_allclose(batched, single, rtol=0, atol=1e-6)
     assert np.linalg.norm(batched[0] - batched[1]) > 1e-4  # moved frames give (slightly) different chips
     with pytest.raises(ValueError, match="finite"):
-        identity.face_descriptors(frames[:1], np.full((1, 68, 2), np.nan))
+        faces.face_descriptors(frames[:1], np.full((1, 68, 2), np.nan))
 
 
 def test_face_frame_indices_spread_over_face_frames(people: SimpleNamespace) -> None:
@@ -106,8 +107,8 @@ def test_face_frame_indices_spread_over_face_frames(people: SimpleNamespace) -> 
                       width=track.width, height=track.height)
     track.valid[[0, 7]] = False
     # positions 0, 2.5, 5 among the six face frames, rounded half to even
-    np.testing.assert_array_equal(identity.face_frame_indices(track, 3), [1, 3, 6])
-    np.testing.assert_array_equal(identity.face_frame_indices(track, 20), [1, 2, 3, 4, 5, 6])
+    np.testing.assert_array_equal(faces.face_frame_indices(track, 3), [1, 3, 6])
+    np.testing.assert_array_equal(faces.face_frame_indices(track, 20), [1, 2, 3, 4, 5, 6])
     track.valid[:] = False
     with pytest.raises(NoFaceError):
         identity.identity_metrics(people.astronaut[0], track, people.astronaut_photo)

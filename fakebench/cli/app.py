@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperCommand
 
 from fakebench.cli.corpus import corpus_app
 from fakebench.cli.train import train_generator
@@ -212,10 +213,32 @@ def weights_convert(
     out.print(f"converted {original} -> {folder}")
 
 
-@app.command()
+class _MetricsHelp(TyperCommand):
+    """A command whose help names the registered metrics: ``{clip_metrics}``, ``{set_metrics}`` (one paragraph
+    each) and ``{clip_choices}``, ``{set_choices}`` (comma-separated) are filled in from the metrics registry
+    when help is shown, so the metric modules (and torch) are imported only then."""
+
+    def format_help(self, ctx, formatter) -> None:
+        from fakebench.metrics.registry import available, describe
+
+        fill = {f"{{{per}_{what}}}": (describe(per) if what == "metrics" else ", ".join(available(per)))
+                for per in ("clip", "set") for what in ("metrics", "choices")}
+
+        def filled(text: str | None) -> str | None:
+            for key, value in fill.items():
+                text = text.replace(key, value) if text else text
+            return text
+
+        self.help = filled(self.help)
+        for param in self.params:
+            param.help = filled(getattr(param, "help", None))
+        super().format_help(ctx, formatter)
+
+
+@app.command(cls=_MetricsHelp)
 def measure(
     clips: Annotated[list[Path], typer.Argument(help="Clips to measure.")],
-    metrics: Annotated[str, typer.Option(help="Comma-separated: sync, blink, identity, quality.")]
+    metrics: Annotated[str, typer.Option(help="Comma-separated, from: {clip_choices}.")]
     = "sync,blink,quality",
     reference: Annotated[Path | None, typer.Option(help="Source PHOTO (identity) or CLIP (identity, PSNR, SSIM, "
                                                         "LMD against it, frame-aligned).")] = None,
@@ -231,15 +254,16 @@ def measure(
 ) -> None:
     """Per-clip metrics: lip-sync offset/confidence, blinks, identity distance, image quality.
 
-    sync: sync_offset_frames (+K = audio K frames later than video), sync_confidence, sync_method; lse_d/lse_c
-    only when syncnet_v2 weights are found. blink: blink_count, blink_rate_per_min, blink_frames,
-    blink_durations_ms, ibi_mean_s, ear_mean. identity (needs --reference): identity_distance (dlib, same
-    person below 0.6), identity_cosine. quality: cpbd; with a reference clip psnr, ssim, lmd_mouth, lmd_face.
-    Every row names the models and weights that produced its values.
-    """
-    from fakebench.metrics.measure import CLIP_METRICS, measure_clips, parse_metrics
+    {clip_metrics}
 
-    wanted = parse_metrics(metrics, CLIP_METRICS)
+    Each clip is decoded once and its face analysed once (cached); every row names the models and weights used.
+
+    -o writes the rows with their provenance (fakebench version, weights SHA-256, config hash).
+    """
+    from fakebench.metrics.measure import measure_clips
+    from fakebench.metrics.registry import parse_metrics
+
+    wanted = parse_metrics(metrics, "clip")
     rows = []
     for row in measure_clips(clips, wanted, reference=reference, syncnet_weights=syncnet_weights,
                              facenet_weights=facenet_weights):
@@ -251,14 +275,17 @@ def measure(
         else:
             _print_table(f"metrics of {row['clip']}", {k: _short(v) for k, v in row.items() if k != "clip"})
     if table is not None:
-        _write_table(table, rows)
+        config = {"metrics": wanted, "reference": reference, "syncnet_weights": syncnet_weights,
+                  "facenet_weights": facenet_weights}
+        _write_table(table, rows, kind="metrics", config=config,
+                     weights={"syncnet_v2": syncnet_weights, "facenet_vggface2": facenet_weights})
 
 
-@app.command()
+@app.command(cls=_MetricsHelp)
 def compare(
     real: Annotated[Path, typer.Argument(help="Folder of real clips (or images).")],
     fake: Annotated[Path, typer.Argument(help="Folder of fake clips (or images).")],
-    metrics: Annotated[str, typer.Option(help="Comma-separated: fid, kid, fd_dlib, identity.")] = "fid,kid,fd_dlib",
+    metrics: Annotated[str, typer.Option(help="Comma-separated, from: {set_choices}.")] = "fid,kid,fd_dlib",
     frames_per_clip: Annotated[int, typer.Option(help="Frames sampled evenly from each clip's face frames.")] = 8,
     crop: Annotated[str, typer.Option(help="face (aligned face crops, as the field compares) or full frames.")]
     = "face",
@@ -270,13 +297,12 @@ def compare(
 ) -> None:
     """Set metrics between real and fake: FID and KID (pytorch-fid's Inception), fd_dlib, identity.
 
-    Without the Inception weights, FID is not computed; its offline substitute is the Frechet distance on
-    dlib's 128-d face descriptors, reported as fd_dlib (never as fid). identity pairs the i-th real clip
-    with the i-th fake clip (sorted by name).
+    {set_metrics}
     """
-    from fakebench.metrics.measure import SET_METRICS, compare_sets, parse_metrics
+    from fakebench.metrics.measure import compare_sets
+    from fakebench.metrics.registry import parse_metrics
 
-    result = compare_sets(real, fake, parse_metrics(metrics, SET_METRICS), frames_per_clip=frames_per_clip,
+    result = compare_sets(real, fake, parse_metrics(metrics, "set"), frames_per_clip=frames_per_clip,
                           crop=crop, inception_weights=str(inception_weights) if inception_weights else None,
                           seed=seed)
     if as_json:
@@ -296,15 +322,21 @@ def _short(value) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _write_table(path: Path, rows: list[dict]) -> None:
-    import pandas as pd
-
-    from fakebench.io import atomic_write
+def _write_table(path: Path, rows: list[dict], *, kind: str, config: dict, weights: dict) -> None:
+    """The rows as a parquet table with their provenance (`fakebench.tables`), written atomically."""
     from fakebench.media import check_output_path
+    from fakebench.tables import Provenance, write_table
 
     target = check_output_path(path)
-    frame = pd.DataFrame([_jsonable(r) for r in rows])
-    atomic_write(target, lambda f: frame.to_parquet(f, index=False))
+    models: dict[str, str] = {}
+    used = {k: v for k, v in weights.items() if v is not None}
+    for row in rows:  # what each metric says it used: its *_model names and the *_weights files it found
+        for key, value in row.items():
+            if (key.endswith("_model") or key == "analysis_models") and value:
+                models.setdefault(key, str(value))
+            elif key.endswith("_weights") and isinstance(value, str) and Path(value).is_file():
+                used.setdefault(key, value)
+    write_table(target, rows, Provenance.make(kind, config=config, models=models, weights=used))
     out.print(f"wrote {len(rows)} rows to {target}")
 
 

@@ -29,9 +29,9 @@ from fakebench.corpus.manifest import (
 )
 from fakebench.errors import ConfigError, FakebenchError
 from fakebench.io import atomic_symlink, atomic_write
+from fakebench.media import VIDEO_EXTENSIONS
 from fakebench.progress import Progress, track
 
-VIDEO_EXTS = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".flv", ".webm"}
 AUDIO_EXTS = {".wav", ".flac"}
 FAKEAVCELEB_CATEGORIES = ("RealVideo-RealAudio", "FakeVideo-RealAudio", "RealVideo-FakeAudio", "FakeVideo-FakeAudio")
 LRS_SUBSETS = {"main", "pretrain", "trainval", "test", "val"}
@@ -100,7 +100,7 @@ def find_grid(src: Path) -> list[FoundClip]:
         who = _nearest(f, src, speaker)
         if who is None:
             continue
-        if f.suffix.lower() in VIDEO_EXTS:
+        if f.suffix.lower() in VIDEO_EXTENSIONS:
             videos.append((who, f))
         elif f.suffix.lower() in AUDIO_EXTS:
             audio[(who, f.stem)] = f
@@ -118,7 +118,7 @@ def find_crema_d(src: Path) -> list[FoundClip]:
         m = pattern.match(f.stem)
         if m is None:
             continue
-        if f.suffix.lower() in VIDEO_EXTS:
+        if f.suffix.lower() in VIDEO_EXTENSIONS:
             videos.append((m, f))
         elif f.suffix.lower() in AUDIO_EXTS:
             audio[f.stem] = f
@@ -167,7 +167,7 @@ def find_fakeavceleb(src: Path) -> list[FoundClip]:
     for category in present:
         for f in _walk_files(src / category):
             parts = f.relative_to(src / category).parts
-            if f.suffix.lower() not in VIDEO_EXTS or len(parts) != 4:
+            if f.suffix.lower() not in VIDEO_EXTENSIONS or len(parts) != 4:
                 continue
             race, gender, who, _ = parts
             real = category == "RealVideo-RealAudio"
@@ -202,7 +202,7 @@ def find_folder(src: Path) -> list[FoundClip]:
         if not base.is_dir():
             continue
         for f in _walk_files(base):
-            if f.suffix.lower() not in VIDEO_EXTS:
+            if f.suffix.lower() not in VIDEO_EXTENSIONS:
                 continue
             parts = f.relative_to(base).parts
             who = parts[0] if len(parts) > 1 else f.stem

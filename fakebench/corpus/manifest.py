@@ -13,13 +13,16 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from fakebench.errors import ConfigError, FakebenchError
 from fakebench.io import atomic_write, write_json_atomic
+
+if TYPE_CHECKING:
+    from fakebench.samples import Sample
 
 MANIFEST = "manifest.parquet"
 META = "corpus.json"
@@ -63,6 +66,18 @@ class Corpus:
 
     def media_path(self, relative: str) -> Path:
         return self.folder / relative
+
+    def samples(self, split: str | None = None, label: str | None = None) -> list[Sample]:
+        """The clips as Samples (in manifest order), optionally of one split and/or label; the other manifest
+        columns (generator, source_clip, fps, sha256, ...) are in each Sample's ``meta``."""
+        from fakebench.samples import Sample
+
+        frame = filter_manifest(self.manifest, split=split, label=label)
+        own = ("clip_id", "path", "label", "identity", "split")
+        return [Sample.from_path(self.media_path(row["path"]), clip_id=str(row["clip_id"]), label=str(row["label"]),
+                                 identity=str(row["identity"]), split=str(row["split"]),
+                                 meta={k: v for k, v in row.items() if k not in own})
+                for row in frame.to_dict("records")]
 
     @property
     def is_synthetic_reference(self) -> bool:

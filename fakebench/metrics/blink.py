@@ -22,31 +22,28 @@ A blink is a dip of the EAR below its local open-eye level that recovers:
 The blink's extent (``start``, ``end``) is the frames where the EAR is below half its depth
 (halfway between the baseline and the minimum) and its duration the time between the two
 half-depth crossings, interpolated between frames: the half-amplitude duration of blink research,
-independent of the detection threshold. ``peak`` is the frame of the minimum.
+independent of the detection threshold. ``peak`` is the frame of the minimum. Blinks are
+`fakebench.faces.Blink`, the schema of the generators' ground truth too, so `fakebench.faces.score_blinks`
+scores detections against what a generator put in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage
 
-from fakebench.faces import FaceTrack, eye_aspect_ratio
+from fakebench.faces import Blink, FaceTrack, eye_aspect_ratio
 from fakebench.media import Clip
+from fakebench.metrics.registry import MetricContext, register_metric
+
+if TYPE_CHECKING:
+    from fakebench.samples import Sample
 
 BLINK_MODEL = ("EAR (Soukupova & Cech 2016) on dlib 68 landmarks, adaptive threshold: dip below a 1.5 s "
                "rolling-median baseline by max(25% of it, 4 robust sigma), 2 frames to 0.7 s, recovering; "
                "duration at half amplitude")
-
-
-@dataclass(frozen=True)
-class Blink:
-    start: int  # first frame below half depth
-    end: int  # last frame below half depth (inclusive)
-    peak: int  # frame of the EAR minimum
-    duration_ms: float  # between the half-depth crossings, interpolated between frames
-    depth: float  # baseline EAR minus the minimum EAR
 
 
 def fill_short_gaps(ear: np.ndarray, ok: np.ndarray, max_gap: int) -> np.ndarray:
@@ -173,3 +170,12 @@ def blink_metrics(clip: Clip, track: FaceTrack) -> dict:
         "ear_mean": float(ear[ok].mean()),
         "blink_model": BLINK_MODEL,
     }
+
+
+@register_metric("blink", per="clip",
+                 keys=("blink_count", "blink_rate_per_min", "blink_frames", "blink_durations_ms", "ibi_mean_s",
+                       "ear_mean"),
+                 description="blinks from the eye aspect ratio of the 68 landmarks: count, rate, peak frames, "
+                             "durations, mean inter-blink interval")
+def _blink_metric(sample: Sample, ctx: MetricContext) -> dict:
+    return blink_metrics(sample.clip, sample.track)

@@ -43,6 +43,8 @@ from torchvision.models.inception import (
 
 from fakebench.devices import resolve_device
 from fakebench.errors import ConfigError, InputFileError, WeightsError
+from fakebench.media import IMAGE_EXTENSIONS
+from fakebench.metrics.registry import MetricContext, register_metric
 from fakebench.weights import KNOWN_WEIGHTS, find_weight, load_checkpoint, locate
 
 if TYPE_CHECKING:
@@ -51,7 +53,6 @@ if TYPE_CHECKING:
 
 FEATURE_DIM = 2048
 INCEPTION_FEATURES = f"pytorch-fid InceptionV3 pool3 2048-d ({KNOWN_WEIGHTS['inception_fid'].filename})"
-IMAGE_EXTENSIONS = ("bmp", "jpg", "jpeg", "pgm", "png", "ppm", "tif", "tiff", "webp")  # as pytorch-fid
 METRICS = ("fid", "kid", "fd_dlib")
 
 Crop = Literal["face", "full"]
@@ -303,8 +304,7 @@ def sample_frames(clips: Sequence[tuple[Clip, FaceTrack]], frames_per_clip: int 
 
 def _sample_clips(clips: Sequence[tuple[Clip, FaceTrack]], frames_per_clip: int, crop: Crop,
                   size: int) -> Samples:
-    from fakebench.faces import align_faces, default_template
-    from fakebench.metrics.identity import face_frame_indices
+    from fakebench.faces import align_faces, default_template, face_frame_indices
 
     if crop not in ("face", "full"):
         raise ConfigError(f"crop must be 'face' or 'full', got {crop!r}")
@@ -335,7 +335,7 @@ def read_image_folder(path: str | os.PathLike) -> list[np.ndarray]:
     folder = Path(path)
     if not folder.is_dir():
         raise InputFileError(f"{folder} is not a folder of images; give a folder of png/jpg images")
-    files = sorted(f for ext in IMAGE_EXTENSIONS for f in folder.glob(f"*.{ext}"))
+    files = sorted(f for ext in IMAGE_EXTENSIONS for f in folder.glob(f"*{ext}"))
     if not files:
         raise InputFileError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
     images = []
@@ -438,12 +438,12 @@ def _inception_weights(path: str | os.PathLike | None) -> tuple[Path | None, str
 
 
 def _fd_dlib(a: Samples, b: Samples, notes: list[str]) -> dict:
-    from fakebench.metrics.identity import DLIB_MODEL, face_descriptors
+    from fakebench.faces import DLIB_DESCRIPTOR_MODEL, face_descriptors
 
     if a.landmarks is None or b.landmarks is None:
         return {"fd_dlib_skipped": "needs face landmarks: pass (Clip, FaceTrack) pairs, not images"}
     da, db = face_descriptors(a.frames, a.landmarks), face_descriptors(b.frames, b.landmarks)
-    return _frechet("fd_dlib", da, db, DLIB_MODEL, notes)
+    return _frechet("fd_dlib", da, db, DLIB_DESCRIPTOR_MODEL, notes)
 
 
 def _sample_size_notes(name: str, n_real: int, n_fake: int, dim: int) -> list[str]:
@@ -452,3 +452,25 @@ def _sample_size_notes(name: str, n_real: int, n_fake: int, dim: int) -> list[st
     return [f"{name} from {n_real} real and {n_fake} fake samples: fewer than the {dim} feature "
             f"dimensions, so the covariances are rank-deficient and the value is biased; compare only at "
             f"equal sample counts and use at least {dim} samples per side (10,000+ for publishable FID)"]
+
+
+_SET_KEYS = {"fid": ("fid", "fid_skipped", "fid_substitute"), "kid": ("kid", "kid_std", "kid_skipped"),
+             "fd_dlib": ("fd_dlib",)}
+
+
+def _distribution_metrics(real: SetInput, fake: SetInput, names: Sequence[str], ctx: MetricContext) -> dict:
+    """FID, KID and fd_dlib in one pass (they share the sampled frames and the Inception features)."""
+    options = {} if ctx.device is None else {"device": ctx.device}
+    return set_metrics(real, fake, metrics=list(names), frames_per_clip=ctx.frames_per_clip, crop=ctx.crop,
+                       inception_weights=ctx.weight("inception_fid"), seed=ctx.seed, **options)
+
+
+register_metric("fid", per="set", weights=("inception_fid",), keys=_SET_KEYS["fid"],
+                description="Frechet Inception Distance (pytorch-fid's InceptionV3); without its weights not "
+                            "computed, fd_dlib given in its place")(_distribution_metrics)
+register_metric("kid", per="set", weights=("inception_fid",), keys=_SET_KEYS["kid"],
+                description="Kernel Inception Distance (unbiased MMD^2, cubic kernel, random subsets)"
+                )(_distribution_metrics)
+register_metric("fd_dlib", per="set", weights=("dlib_face_recognition",), keys=_SET_KEYS["fd_dlib"],
+                description="Frechet distance of dlib's 128-d face descriptors (offline; needs clips)"
+                )(_distribution_metrics)

@@ -9,7 +9,8 @@ when their descriptors are less than 0.6 apart (Euclidean), dlib's own threshold
 
 over frames i sampled evenly from the clip's face frames, with r the reference descriptor (the mean
 over the reference clip's sampled frames, or the photo's one descriptor). The landmarks are the
-FaceTrack's; nothing is detected again (a reference photo has no track: its face is found once).
+FaceTrack's; nothing is detected again (a reference photo has no track: its face is found once). The
+frame sampling and the descriptors are `fakebench.faces.face_frame_indices` and `face_descriptors`.
 
 With facenet-pytorch's VGGFace2 weights present (never downloaded), ``facenet_cosine`` is the same
 cosine on InceptionResnetV1's 512-d embeddings of 160x160 aligned crops.
@@ -19,90 +20,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fakebench.errors import ConfigError, WeightsError
+from fakebench.faces import DLIB_DESCRIPTOR_MODEL, face_descriptors, face_frame_indices
+from fakebench.metrics.registry import MetricContext, register_metric
 from fakebench.weights import KNOWN_WEIGHTS, find_weight, load_checkpoint, locate
 
 if TYPE_CHECKING:
     from fakebench.faces import FaceTrack
     from fakebench.media import Clip
+    from fakebench.samples import Sample
 
 DLIB_THRESHOLD = 0.6
-DLIB_MODEL = ("dlib face_recognition_resnet_model_v1 128-d "
-              f"({KNOWN_WEIGHTS['dlib_face_recognition'].filename})")
+DLIB_MODEL = DLIB_DESCRIPTOR_MODEL
 FACENET_MODEL = (f"facenet-pytorch InceptionResnetV1 512-d, VGGFace2 "
                  f"({KNOWN_WEIGHTS['facenet_vggface2'].filename})")
 FACENET_SIZE = 160
 FACENET_CLASSES = 8631  # VGGFace2 identities: the checkpoint's classifier, unused for embeddings
 
 Reference = np.ndarray | tuple["Clip", "FaceTrack"]
-
-
-def face_frame_indices(track: FaceTrack, n: int) -> np.ndarray:
-    """Up to ``n`` frame indices spread evenly over the frames where the track has a face."""
-    faces = np.flatnonzero(track.valid & np.isfinite(track.landmarks).all(axis=(1, 2)))
-    if len(faces) <= n:
-        return faces
-    return faces[np.round(np.linspace(0, len(faces) - 1, n)).astype(int)]
-
-
-# ---------------------------------------------------------------------------------------------- dlib
-
-
-@cache
-def _dlib_encoder(path: str):
-    import dlib
-
-    try:
-        return dlib.face_recognition_model_v1(path)
-    except RuntimeError as e:
-        raise WeightsError(f"{path} is not dlib's face recognition model ({e}); reinstall "
-                           "face_recognition_models (pip install --force-reinstall face-recognition-models)"
-                           ) from None
-
-
-def _dlib_shape(landmarks: np.ndarray):
-    """dlib's 68-point ``full_object_detection`` from (68, 2) landmarks (dlib points are integers)."""
-    import dlib
-
-    pts = np.round(landmarks).astype(np.int64)
-    (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
-    return dlib.full_object_detection(dlib.rectangle(int(x0), int(y0), int(x1), int(y1)),
-                                      [dlib.point(int(x), int(y)) for x, y in pts])
-
-
-def face_descriptors(frames: Sequence[np.ndarray] | np.ndarray, landmarks: np.ndarray,
-                     batch_size: int = 32) -> np.ndarray:
-    """dlib 128-d descriptors (N, 128) float64 of the face with ``landmarks[i]`` (68, 2) in ``frames[i]``.
-
-    dlib aligns each face to a 150x150 chip (padding 0.25) from the 68 points, as dlib's examples do.
-    """
-    landmarks = np.asarray(landmarks, np.float64)
-    if len(frames) != len(landmarks) or landmarks.shape[1:] != (68, 2):
-        raise ValueError(f"need one (68, 2) landmark set per frame, got {len(frames)} frames and landmarks "
-                         f"{landmarks.shape}")
-    if not np.isfinite(landmarks).all():
-        raise ValueError("landmarks must be finite: sample only frames where the track has a face")
-    encoder = _dlib_encoder(str(find_weight("dlib_face_recognition")))
-    out = np.empty((len(frames), 128), np.float64)
-    for start in range(0, len(frames), batch_size):
-        images = [np.ascontiguousarray(f, dtype=np.uint8) for f in frames[start:start + batch_size]]
-        faces = [_detections(lm) for lm in landmarks[start:start + batch_size]]
-        vectors = encoder.compute_face_descriptor(images, faces, num_jitters=0, padding=0.25)
-        out[start:start + len(images)] = [np.asarray(v[0]) for v in vectors]
-    return out
-
-
-def _detections(landmarks: np.ndarray):
-    import dlib
-
-    faces = dlib.full_object_detections()
-    faces.append(_dlib_shape(landmarks))
-    return faces
 
 
 # ---------------------------------------------------------------------------------------------- FaceNet
@@ -228,3 +168,25 @@ def identity_set_metrics(real: Sequence[tuple[Clip, FaceTrack]], fake: Sequence[
     else:
         out["facenet_skipped"] = rows[0]["facenet_skipped"]
     return out
+
+
+@register_metric("identity", per="clip", reference="required", weights=("dlib_face_recognition", "facenet_vggface2"),
+                 keys=("identity_distance", "identity_cosine", "identity_same_person", "facenet_cosine"),
+                 description="distance of the clip's face to the reference person (dlib 128-d descriptors, same "
+                             "person below 0.6); facenet_cosine when the VGGFace2 weights are found")
+def _identity_metric(sample: Sample, ctx: MetricContext) -> dict:
+    if ctx.reference is None:
+        raise ConfigError("identity needs --reference PHOTO|CLIP (the source photo or the source clip)")
+    options = {} if ctx.device is None else {"device": ctx.device}
+    return identity_metrics(sample.clip, sample.track, ctx.reference.for_identity(),
+                            facenet_weights=ctx.weight("facenet_vggface2"), **options)
+
+
+@register_metric("identity", per="set", weights=("dlib_face_recognition", "facenet_vggface2"),
+                 keys=("identity_distance_mean", "identity_cosine_mean", "identity_same_person_rate"),
+                 description="identity of each fake clip against its real counterpart (the i-th real with the "
+                             "i-th fake, sorted by name), averaged")
+def _identity_set_metric(real: list, fake: list, names: Sequence[str], ctx: MetricContext) -> dict:
+    if not (len(real) and len(fake) and isinstance(real[0], tuple) and isinstance(fake[0], tuple)):
+        raise ConfigError("set identity compares clips with clips: give folders of clips for --metrics identity")
+    return identity_set_metrics(real, fake, facenet_weights=ctx.weight("facenet_vggface2"))

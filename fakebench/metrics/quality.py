@@ -22,7 +22,7 @@ by default, as the speech-driven animation GAN's evaluation compared aligned fac
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from scipy import ndimage
@@ -41,6 +41,10 @@ from fakebench.faces import (
     similarity_transform,
 )
 from fakebench.media import Clip
+from fakebench.metrics.registry import MetricContext, register_metric
+
+if TYPE_CHECKING:
+    from fakebench.samples import Sample
 
 CROP_SIZE = (128, 128)  # aligned face crops for PSNR, SSIM, CPBD; LMD's unit is a pixel of this crop
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -294,3 +298,15 @@ def _model_description(crop: str) -> str:
             "Gaussian sigma 1.5, K1 0.01, K2 0.03, BT.601 luma, scikit-image); CPBD (Narvekar & Karam 2011, "
             "fakebench port of the reference MATLAB code); M-LMD/F-LMD (Chen et al. 2018) in pixels of the "
             "128x128 aligned face (inter-ocular ~50 px)")
+
+
+@register_metric("quality", per="clip", reference="optional",
+                 keys=("cpbd", "psnr", "ssim", "lmd_mouth", "lmd_face"),
+                 description="sharpness (CPBD); with a reference clip also PSNR, SSIM and landmark distances "
+                             "(LMD) against it, frame-aligned")
+def _quality_metric(sample: Sample, ctx: MetricContext) -> dict:
+    ref = ctx.reference
+    if ref is not None and not ref.is_photo:
+        return quality_metrics(sample.clip, sample.track, reference=ref.sample.clip,
+                               reference_track=ref.sample.track)
+    return quality_metrics(sample.clip, sample.track)

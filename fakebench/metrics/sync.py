@@ -21,7 +21,7 @@ import math
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -34,7 +34,11 @@ from fakebench.devices import resolve_device
 from fakebench.errors import AudioError, ConfigError, MediaError, NoFaceError, WeightsError
 from fakebench.faces import FaceTrack, mouth_opening
 from fakebench.media import Clip, check_speech_audio, resample_audio
+from fakebench.metrics.registry import MetricContext, register_metric
 from fakebench.weights import find_weight, load_checkpoint, locate, sha256_of
+
+if TYPE_CHECKING:
+    from fakebench.samples import Sample
 
 Method = Literal["auto", "envelope", "syncnet"]
 
@@ -507,3 +511,12 @@ def _syncnet_offsets_loop(video_emb: torch.Tensor, audio_emb: torch.Tensor, vshi
     columns = [torch.nn.functional.pairwise_distance(video_emb, padded[k:k + n], eps=PDIST_EPS)
                for k in range(2 * vshift + 1)]
     return torch.stack(columns, 1)
+
+
+@register_metric("sync", per="clip", weights=("syncnet_v2",),
+                 keys=("sync_offset_frames", "sync_confidence", "sync_method", "lse_d", "lse_c"),
+                 description="lip-sync offset in frames (+K = audio K frames later than video) and confidence; "
+                             "lse_d/lse_c only when the syncnet_v2 weights are found")
+def _sync_metric(sample: Sample, ctx: MetricContext) -> dict:
+    options = {} if ctx.device is None else {"device": ctx.device}
+    return sync_metrics(sample.clip, sample.track, syncnet_weights=ctx.weight("syncnet_v2"), **options)
