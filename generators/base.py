@@ -5,26 +5,27 @@ video-driven generators such as `desync`, one real clip into a manipulated one (
 generated clip carries a ground-truth record of what the generator put in (mouth opening per frame,
 blink intervals, head pose, audio offset: whatever applies), saved beside the video as JSON.
 
-Generators register by name with `@register("name")`, as timm registers models: adding a generator
-is adding one file.
+Generators register by name with `@register("name")` in the `GENERATORS` registry, as timm registers
+models: adding a generator is adding one file. Each declares its contract on the class (`GeneratorBase`):
+what it takes (photo or clip), its options with their valid ranges, the shortest audio it accepts, the
+weights it needs and the modules workers must preload. Nothing outside the plug-in knows a generator by
+name; `generate_file` makes one fake from files for any of them.
 """
 
 from __future__ import annotations
 
-import importlib
-import json
-import math
 import os
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from fakebench.errors import ConfigError
+from fakebench.errors import AudioError, ConfigError
+from fakebench.io import to_jsonable, write_json_atomic  # noqa: F401  (to_jsonable re-exported)
 from fakebench.media import ENCODER_THREADS, Clip, check_output_path, write_clip
+from fakebench.registry import Entry, Option, Registry, check_seed, validate_options
 
 
 @dataclass(eq=False)
@@ -42,27 +43,10 @@ class GeneratedClip:
 
 
 def write_json(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(to_jsonable(data), f, indent=1)
-    os.replace(tmp, path)
+    write_json_atomic(path, data, indent=1)
 
 
-def to_jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating | float):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
+TAKES = ("photo", "clip")
 
 
 @runtime_checkable
@@ -75,42 +59,177 @@ class Generator(Protocol):
         ...
 
 
-_REGISTRY: dict[str, Callable[..., Generator]] = {}
+GENERATORS = Registry("generator", "fakebench.generators")
+register = GENERATORS.register
+
+# Options several photo generators share.
+FPS_OPTION = Option("fps", float, 25.0, min=1.0, max=120.0, help="output frame rate")
+MAX_SIDE_OPTION = Option("max_side", int, None, min=64, max=8192,
+                         help="shrink the photo so its longer side is at most this many pixels")
 
 
-def register(name: str) -> Callable[[type], type]:
-    def add(cls: type) -> type:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"generator {name!r} is registered twice")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
+class GeneratorBase:
+    """The generator contract, as data on the class; a generator subclasses this and overrides what applies.
 
-    return add
+    - ``takes``: "photo" (``generate(image, audio, sample_rate, *, seed)``) or "clip" (``from_clip(clip, *, seed,
+      other_audio=None, other_sample_rate=None, audio_source=None)``: a real clip manipulated).
+    - ``options``: the `Option` s its constructor takes, with their valid ranges; ``__init__(**options)`` checks
+      them with `check_options` (the shared validator), once.
+    - ``min_audio_s``: the shortest driving audio it accepts (`check_audio_length`).
+    - ``weights``: names (in `fakebench.weights`) of the model weights it needs; ``check_available`` says
+      whether they are found.
+    - ``preload``: modules a worker process should import ahead of time (beside the generator's own module).
+    - ``default_rank``: where it comes in default lists (lower first); ``reference_ok``: its clips may stand
+      in for real ones where no real video exists (the offline demo corpus).
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    takes: ClassVar[str] = "photo"
+    options: ClassVar[tuple[Option, ...]] = ()
+    min_audio_s: ClassVar[float] = 0.1
+    weights: ClassVar[tuple[str, ...]] = ()
+    preload: ClassVar[tuple[str, ...]] = ()
+    default_rank: ClassVar[int] = 100
+    reference_ok: ClassVar[bool] = False
+
+    @classmethod
+    def check_options(cls, values: Mapping[str, Any], *, flags: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """`values` checked against ``options``: every declared option, defaults filled in; ConfigError naming
+        the flag otherwise (also for an option this generator does not take)."""
+        return validate_options(cls.name, cls.options, values, flags=flags, flag_of=GENERATORS.flag_of)
+
+    @classmethod
+    def check_available(cls, **options: Any) -> str | None:
+        """Why this generator cannot run with `options` now (e.g. missing weights), or None."""
+        return None
+
+    @classmethod
+    def check_audio_length(cls, n_samples: int, sample_rate: int, what: str = "the audio") -> None:
+        """AudioError unless the audio lasts at least ``min_audio_s``."""
+        seconds = n_samples / sample_rate if sample_rate > 0 else 0.0
+        if seconds < cls.min_audio_s:
+            raise AudioError(f"{what} is {seconds * 1000:.0f} ms long, shorter than the {cls.min_audio_s:g} s "
+                             f"{cls.name} needs; give at least {cls.min_audio_s:g} s of speech")
+
+    @classmethod
+    def source_options(cls, source: Clip, offered: Mapping[str, Any]) -> dict[str, Any]:
+        """The options for making fakes from the real corpus clip `source`: those of `offered` (build-wide
+        options such as a checkpoint or a device) that this generator declares, and, when it declares ``fps``,
+        the source's frame rate, so that a fake has the frame rate of the real clip it imitates."""
+        declared = {o.name for o in cls.options}
+        chosen = {k: v for k, v in offered.items() if k in declared}
+        if "fps" in declared:
+            chosen["fps"] = source.fps
+        return chosen
+
+    def fake_from_source(self, source: Clip, audio: np.ndarray, sample_rate: int, *, seed: int,
+                         audio_source: str | None = None,
+                         identity_frame: Callable[[], tuple[int, np.ndarray, float]] | None = None) -> GeneratedClip:
+        """One fake of the real corpus clip `source`, driven by `audio` (the clip's own when ``audio_source`` is
+        None, else that clip's). A photo generator animates the clip's best frame (``identity_frame()`` gives
+        (index, photo, quality score); by default it is chosen from `source`); a clip generator overrides this."""
+        if self.takes != "photo":
+            raise NotImplementedError(f"{self.name} takes a {self.takes}: it must define fake_from_source")
+        if identity_frame is None:
+            from fakebench.faces import choose_identity_frame
+
+            index, photo, score = choose_identity_frame(source)
+        else:
+            index, photo, score = identity_frame()
+        self.check_audio_length(np.asarray(audio).shape[0], sample_rate, "the driving audio")
+        made = self.generate(photo, audio, sample_rate, seed=seed)
+        made.ground_truth["identity_frame"] = {"index": index, "quality_score": round(score, 4)}
+        return made
 
 
-BUILTIN = ("sda", "warp", "static", "desync")
+def available(**options: Any) -> dict[str, Entry]:
+    """Generator name -> its registry entry (description, ``unavailable`` reason or None), sorted by name.
 
-
-def _load_builtin() -> None:
-    # Importing the modules fills the registry; kept lazy so `import fakebench` stays light.
-    for module in BUILTIN:
-        importlib.import_module(f"fakebench.generators.{module}")
-
-
-def available() -> dict[str, str]:
-    """Generator name -> one-line description."""
-    _load_builtin()
-    return {name: getattr(cls, "description", "") for name, cls in sorted(_REGISTRY.items())}
+    ``options`` (e.g. ``checkpoint=``) go to the generators that declare them, to check their weights."""
+    return GENERATORS.available(**options)
 
 
 def create(name: str, **options: Any) -> Generator:
-    _load_builtin()
-    try:
-        cls = _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(f"unknown generator {name!r}; choose one of {', '.join(sorted(_REGISTRY))}") from None
-    return cls(**options)
+    """The generator `name` made with `options` (validated by it); ConfigError for an unknown name."""
+    return GENERATORS.create(name, **options)
+
+
+def photo_generators() -> list[str]:
+    """The registered generators that animate a photo, in default order."""
+    return [n for n in GENERATORS.names() if getattr(GENERATORS.get(n), "takes", "photo") == "photo"]
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+@dataclass(frozen=True)
+class GenerationResult:
+    video: Path
+    ground_truth: Path
+    n_frames: int
+    fps: float
+    width: int
+    height: int
+    seconds: float
+
+
+def generate_file(name: str, output: str | os.PathLike, *, image: str | os.PathLike | None = None,
+                  video: str | os.PathLike | None = None, audio: str | os.PathLike | None = None, seed: int = 0,
+                  options: Mapping[str, Any] | None = None,
+                  flags: Mapping[str, str] | None = None) -> GenerationResult:
+    """Make one fake from files: the library call behind `fakebench generate`.
+
+    A photo generator takes `image` and `audio`; a clip generator takes `video` (and, optionally, `audio` to
+    replace the clip's own). Writes OUTPUT (mp4 with the driving audio muxed) and OUTPUT.json (ground truth).
+    `options` go to the generator, which validates them before any file is read; ``flags`` names the
+    command-line flag each option came from, for the error messages.
+    """
+    import time
+
+    from fakebench.media import read_audio, read_clip, read_image
+
+    plugin = GENERATORS.get(name)
+    seed = check_seed(seed)
+    options = dict(options or {})
+    plugin.check_options(options, flags=flags)
+    takes = getattr(plugin, "takes", "photo")
+    if takes == "photo":
+        if video is not None:
+            raise ConfigError(f"--video does not apply to {name}: it animates a photo; give --image PHOTO and "
+                              "--audio AUDIO")
+        if image is None or audio is None:
+            raise ConfigError(f"--generator {name} needs --image PHOTO and --audio AUDIO")
+    elif takes == "clip":
+        if image is not None:
+            raise ConfigError(f"--image does not apply to {name}: it changes a real clip; give --video CLIP")
+        if video is None:
+            raise ConfigError(f"--generator {name} needs --video CLIP")
+    else:
+        raise ConfigError(f"generator {name} declares takes={takes!r}; a generator takes one of {', '.join(TAKES)}")
+    out = check_output_path(output)
+    if takes == "photo":
+        photo = read_image(image)
+        samples, rate = read_audio(audio)
+        plugin.check_audio_length(samples.shape[0], rate)
+        gen = plugin(**options)
+        t0 = time.perf_counter()
+        made = gen.generate(photo, samples, rate, seed=seed)
+        inputs = {"image": str(image), "audio": str(audio)}
+    else:
+        clip = read_clip(video)
+        other = {}
+        if audio is not None:
+            samples, rate = read_audio(audio)
+            other = {"other_audio": samples, "other_sample_rate": rate, "audio_source": str(audio)}
+        gen = plugin(**options)
+        t0 = time.perf_counter()
+        made = gen.from_clip(clip, seed=seed, **other)
+        inputs = {"video": str(video)} if audio is None else {"video": str(video), "audio": str(audio)}
+    seconds = time.perf_counter() - t0
+    made.ground_truth.setdefault("inputs", inputs)
+    path, truth = made.save(out)
+    return GenerationResult(path, truth, made.clip.n_frames, made.clip.fps, made.clip.width, made.clip.height,
+                            seconds)
 
 
 def n_output_frames(n_samples: int, sample_rate: int, fps: float) -> int:

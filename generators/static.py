@@ -6,24 +6,41 @@ import numpy as np
 from PIL import Image
 
 from fakebench.faces import eye_aspect_ratio, mouth_opening, photo_face
-from fakebench.generators.base import GeneratedClip, n_output_frames, register
+from fakebench.generators.base import (
+    FPS_OPTION,
+    MAX_SIDE_OPTION,
+    GeneratedClip,
+    GeneratorBase,
+    n_output_frames,
+    register,
+)
 from fakebench.media import Clip, check_speech_audio, ensure_rgb, scaled_size, to_mono
+from fakebench.registry import Option, check_seed
 from fakebench.synthetic import head_motion, moving_photo
 
 
 @register("static")
-class StaticGenerator:
+class StaticGenerator(GeneratorBase):
     description = "the photo held still (optionally tiny head motion) with the audio attached: no lip movement"
+    takes = "photo"
+    options = (FPS_OPTION, MAX_SIDE_OPTION,
+               Option("head_motion", bool, False, help="add tiny smooth head motion"))
+    min_audio_s = 0.1
+    preload = ("fakebench.faces", "fakebench.synthetic")
+    default_rank = 30
 
-    def __init__(self, *, fps: float = 25.0, head_motion: bool = False, max_side: int | None = None) -> None:
-        self.fps = float(fps)
-        self.head_motion = head_motion
-        self.max_side = max_side
+    def __init__(self, **options) -> None:
+        o = self.check_options(options)
+        self.fps = float(o["fps"])
+        self.head_motion = o["head_motion"]
+        self.max_side = o["max_side"]
 
     def generate(self, image: np.ndarray, audio: np.ndarray, sample_rate: int, *, seed: int = 0) -> GeneratedClip:
         photo = ensure_rgb(image)
         audio = to_mono(audio)
         check_speech_audio(audio, sample_rate, fps=self.fps, what="the driving audio")
+        self.check_audio_length(audio.size, sample_rate, "the driving audio")
+        seed = check_seed(seed)
         face = photo_face(photo)
         n = n_output_frames(audio.size, sample_rate, self.fps)
         h, w = photo.shape[:2]

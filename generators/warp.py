@@ -36,8 +36,16 @@ from fakebench.faces import (
     mouth_opening,
     photo_face,
 )
-from fakebench.generators.base import GeneratedClip, n_output_frames, register
+from fakebench.generators.base import (
+    FPS_OPTION,
+    MAX_SIDE_OPTION,
+    GeneratedClip,
+    GeneratorBase,
+    n_output_frames,
+    register,
+)
 from fakebench.media import Clip, check_speech_audio, ensure_rgb, resample_audio, scaled_size, to_mono
+from fakebench.registry import Option, check_seed
 
 MIN_FACE_PX = 64  # narrowest face box (px) in the photo that gives a usable animation
 MIN_RENDERED_FACE_PX = 48  # narrowest face box after `max_side` downscaling
@@ -90,29 +98,32 @@ MOVING = np.array(sorted(set(JAW_GAIN) | set(MOUTH) | set(EYELIDS.ravel())))
 
 
 @register("warp")
-class WarpGenerator:
-    name = "warp"
+class WarpGenerator(GeneratorBase):
     description = "training-free talking photo: audio-driven landmark warping with blinks and head motion"
+    takes = "photo"
+    options = (
+        FPS_OPTION, MAX_SIDE_OPTION,
+        Option("head_motion", bool, True, help="small smooth head motion (translation, roll, scale)"),
+        Option("blink_rate_per_min", float, None, min=0.0, max=120.0,
+               help="blinks per minute (default: drawn from the human 17-26)"),
+    )
+    min_audio_s = 0.1
+    preload = ("fakebench.faces", "scipy.ndimage", "scipy.spatial")
+    default_rank = 20
+    reference_ok = True  # human blink statistics and in-sync lips: the demo corpus's stand-in for real video
 
-    def __init__(self, *, fps: float = 25.0, blink_rate_per_min: float | None = None,
-                 head_motion: bool = True, max_side: int | None = None) -> None:
-        if not (isinstance(fps, int | float) and 1.0 <= fps <= 240.0):
-            raise ConfigError(f"fps must be a number from 1 to 240, got {fps!r}")
-        if blink_rate_per_min is not None and not 0.0 <= blink_rate_per_min <= 120.0:
-            raise ConfigError("blink_rate_per_min must be from 0 to 120 (people blink 17-26 times a minute), "
-                              f"got {blink_rate_per_min!r}")
-        if max_side is not None and (not isinstance(max_side, int) or max_side < 64):
-            raise ConfigError(f"max_side must be a whole number of pixels >= 64, or None; got {max_side!r}")
-        self.fps = float(fps)
-        self.blink_rate_per_min = blink_rate_per_min
-        self.head_motion = bool(head_motion)
-        self.max_side = max_side
+    def __init__(self, **options) -> None:
+        o = self.check_options(options)
+        self.fps = float(o["fps"])
+        self.blink_rate_per_min = o["blink_rate_per_min"]
+        self.head_motion = bool(o["head_motion"])
+        self.max_side = o["max_side"]
 
     def generate(self, image: np.ndarray, audio: np.ndarray, sample_rate: int, *,
                  seed: int = 0) -> GeneratedClip:
-        if not isinstance(seed, int | np.integer) or seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+        seed = check_seed(seed)
         mono = prepare_audio(audio, sample_rate, self.fps)
+        self.check_audio_length(mono.size, int(sample_rate), "the driving audio")
         photo, landmarks = prepare_photo(ensure_rgb(image), self.max_side)
         n = n_output_frames(mono.size, int(sample_rate), self.fps)
         rate_rng, blink_rng, head_rng = (np.random.default_rng(s)

@@ -24,7 +24,9 @@ def small_photo(astronaut):
 def test_registry_lists_all_four_generators():
     names = available()
     assert {"sda", "warp", "static", "desync"} <= set(names)
-    assert all(names[n] for n in ("sda", "warp", "static", "desync"))
+    assert all(names[n].description for n in ("sda", "warp", "static", "desync"))
+    assert all(names[n].is_available for n in ("warp", "static", "desync"))  # nothing to download
+    assert names["warp"].plugin.takes == "photo" and names["desync"].plugin.takes == "clip"
     with pytest.raises(ConfigError, match="unknown generator"):
         create("nope")
 
@@ -96,3 +98,20 @@ def test_desync_swaps_in_other_audio_and_refuses_photos(astronaut, speech_16k):
         create("desync").generate(astronaut, audio, sr)
     with pytest.raises(ConfigError, match="longer than the clip"):
         create("desync", shift_frames=100).from_clip(real)
+    with pytest.raises(ConfigError, match="non-zero --shift-frames"):  # that would be the real clip itself
+        create("desync").from_clip(real)
+    with pytest.raises(AudioError, match="silent"):
+        create("desync", shift_frames=2).from_clip(real, other_audio=np.zeros(sr, np.float32), other_sample_rate=sr)
+
+
+def test_desync_corpus_fake_draws_its_shift_from_the_seed(astronaut, speech_16k):
+    audio, sr = speech_16k
+    real = moving_photo(astronaut, n_frames=30, size=(96, 96), centre=(225, 130), zoom=0.4,
+                        audio=audio[: 30 * 640], sample_rate=sr).clip
+    gen = create("desync")
+    shifts = {s: gen.fake_from_source(real, real.audio, sr, seed=s).ground_truth["audio_offset_frames"]
+              for s in range(12)}
+    assert all(3 <= abs(k) <= 12 for k in shifts.values()) and {k > 0 for k in shifts.values()} == {True, False}
+    assert gen.fake_from_source(real, real.audio, sr, seed=5).ground_truth["audio_offset_frames"] == shifts[5]
+    other = gen.fake_from_source(real, audio[: 30 * 640], sr, seed=1, audio_source="c2")
+    assert other.ground_truth["audio_offset_frames"] == 0 and other.ground_truth["audio_source"] == "c2"

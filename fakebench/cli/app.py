@@ -146,58 +146,89 @@ def weights_list(
 @app.command()
 def generate(
     output: Annotated[Path, typer.Option("-o", "--output", help="Output mp4; ground truth -> OUT.json.")],
-    generator: Annotated[str, typer.Option("--generator", "-g", help="sda, warp, static or desync.")] = "sda",
-    image: Annotated[Path | None, typer.Option(help="Face photo (photo generators).")] = None,
+    generator: Annotated[str, typer.Option("--generator", "-g", help="A generator's name (`fakebench generators` "
+                                                                     "lists them).")] = "sda",
+    image: Annotated[Path | None, typer.Option(help="Face photo (generators that take a photo).")] = None,
     audio: Annotated[Path | None, typer.Option(help="Driving audio: wav, flac, mp3, m4a or a video's track. "
-                                                    "With desync: replaces the clip's audio.")] = None,
-    video: Annotated[Path | None, typer.Option(help="Real clip (desync only).")] = None,
-    shift_frames: Annotated[int, typer.Option(help="desync: +K = audio K frames later than video.")] = 0,
-    checkpoint: Annotated[Path | None, typer.Option(help="sda: checkpoint folder (fakebench format) or an "
-                                                         "original .dat.")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed (noise, blinks, head motion).")] = 0,
-    fps: Annotated[float | None, typer.Option(help="Output frame rate for warp and static (default 25); sda "
-                                                   "uses its checkpoint's rate.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda (sda).")] = "auto",
-    no_paste_back: Annotated[bool, typer.Option("--no-paste-back", help="sda: output the raw model-size crop "
-                                                "instead of pasting it back into the photo.")] = False,
-    aligned: Annotated[bool, typer.Option("--aligned", help="sda: the photo is already an aligned face crop "
-                                          "at the model's size; no detection or warping.")] = False,
+                                                    "With a clip generator: replaces the clip's audio.")] = None,
+    video: Annotated[Path | None, typer.Option(help="Real clip (generators that take a clip).")] = None,
+    shift_frames: Annotated[int | None, typer.Option(help="Audio shift: +K = audio K frames later than video.",
+                                                     show_default=False)] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="Model checkpoint: a folder (fakebench format) or an "
+                                                         "original file.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (noise, blinks, head motion), >= 0.")] = 0,
+    fps: Annotated[float | None, typer.Option(help="Output frame rate, for generators that take one.",
+                                              show_default=False)] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (generators with a model).",
+                                               show_default=False)] = None,
+    no_paste_back: Annotated[bool, typer.Option("--no-paste-back", help="Output the raw model-size crop instead "
+                                                "of pasting it back into the photo.")] = False,
+    aligned: Annotated[bool, typer.Option("--aligned", help="The photo is already an aligned face crop at the "
+                                          "model's size; no detection or warping.")] = False,
+    option: Annotated[list[str] | None, typer.Option("--option", help="KEY=VALUE: any option of the generator "
+                                                     "(repeatable; `fakebench generators` lists them).")] = None,
 ) -> None:
-    """Make a fake: a photo + audio -> talking clip (sda, warp, static), or a real clip -> desync.
+    """Make a fake: a photo + audio -> talking clip, or a real clip -> a manipulated one.
 
     The mp4 holds round(audio duration x fps) frames with the driving audio muxed; OUT.json records
-    the ground truth (mouth opening, blinks, head pose, audio offset: whatever the generator did).
+    the ground truth (mouth opening, blinks, head pose, audio offset: whatever the generator did). Each
+    generator checks the options it is given and refuses those it does not take.
     """
-    from fakebench.errors import ConfigError
-    from fakebench.generation import generate_desync, generate_from_photo
+    from fakebench.generators.base import generate_file
 
-    if generator == "desync":
-        if video is None:
-            raise ConfigError("--generator desync needs --video CLIP (and --shift-frames K)")
-        result = generate_desync(video, output, shift_frames=shift_frames, other_audio=audio, seed=seed)
-    else:
-        if image is None or audio is None:
-            raise ConfigError(f"--generator {generator} needs --image PHOTO and --audio AUDIO")
-        options: dict = {"fps": fps}
-        if generator == "sda":
-            if fps is not None:
-                raise ConfigError("--fps does not apply to sda: it renders at its checkpoint's video rate")
-            options = {"checkpoint": checkpoint, "device": device, "paste_back": not no_paste_back,
-                       "aligned": aligned}
-        elif checkpoint is not None or no_paste_back or aligned:
-            raise ConfigError(f"--checkpoint, --no-paste-back and --aligned apply to sda, not {generator}")
-        result = generate_from_photo(generator, image, audio, output, seed=seed, **options)
+    given = {"shift_frames": shift_frames, "checkpoint": checkpoint, "fps": fps, "device": device,
+             "paste_back": False if no_paste_back else None, "aligned": True if aligned else None}
+    options = {k: v for k, v in given.items() if v is not None}
+    flags = {"paste_back": "--no-paste-back"}
+    for text in option or []:
+        key, value = _parse_key_value(text)
+        options[key] = value
+        flags[key] = f"--option {key}"
+    result = generate_file(generator, output, image=image, video=video, audio=audio, seed=seed, options=options,
+                           flags=flags)
     out.print(f"wrote {result.video} ({result.n_frames} frames, {result.width}x{result.height}, "
               f"{result.fps:g} fps, made in {result.seconds:.1f} s) and {result.ground_truth}")
 
 
+def _parse_key_value(text: str) -> tuple[str, str]:
+    from fakebench.errors import ConfigError
+
+    key, sep, value = text.partition("=")
+    key = key.strip().lstrip("-").replace("-", "_")
+    if not sep or not key.isidentifier():
+        raise ConfigError(f"--option takes KEY=VALUE (e.g. --option max_side=256), got {text!r}")
+    return key, value
+
+
 @app.command("generators")
-def list_generators() -> None:
-    """List the generators with a one-line description each."""
+def list_generators(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the generators: what each takes, its options with their valid values, and whether it can run now.
+
+    `fakebench generate` sets an option with its flag (--fps, --shift-frames, --checkpoint, --device,
+    --no-paste-back, --aligned) or with --option NAME=VALUE.
+    """
     from fakebench.generators.base import available
 
-    for name, description in available().items():
-        out.print(f"{name:8} {description}")
+    rows = []
+    for name, entry in available().items():
+        plugin = entry.plugin
+        rows.append({
+            "name": name, "description": entry.description, "takes": getattr(plugin, "takes", None),
+            "options": [o.describe() for o in entry.options],
+            "min_audio_s": getattr(plugin, "min_audio_s", None), "weights": list(getattr(plugin, "weights", ())),
+            "available": entry.is_available, "unavailable": entry.unavailable,
+        })
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    for r in rows:
+        status = "[green]available[/]" if r["available"] else f"[red]unavailable[/]: {r['unavailable']}"
+        out.print(f"[bold]{r['name']}[/] (takes a {r['takes']}) {r['description']}")
+        out.print(f"  {status}")
+        for line in r["options"]:
+            out.print(f"  {line}", highlight=False)
 
 
 @weights_app.command("convert")

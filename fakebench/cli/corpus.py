@@ -53,9 +53,11 @@ def import_(
 def build(
     real: Annotated[Path, typer.Argument(help="Corpus of real clips (from `fakebench corpus import`).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Fake corpus folder (created, or resumed).")],
-    generator: Annotated[str, typer.Option("--generator", "-g", help="Comma-separated generators.")]
-    = "sda,warp,static,desync",
-    checkpoint: Annotated[Path | None, typer.Option(help="sda checkpoint (else the default search).")] = None,
+    generator: Annotated[str | None, typer.Option("--generator", "-g", help="Comma-separated generators "
+                                                  "(default: every registered one; `fakebench generators`).",
+                                                  show_default=False)] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="Model checkpoint for the generators that take one "
+                                                         "(else their default search).")] = None,
     audio: Annotated[str, typer.Option(help="Driving audio: own (same words as the real clip), "
                                             "other-same-identity or other.")] = "own",
     per_clip: Annotated[int, typer.Option(help="Fakes per real clip and generator.")] = 1,
@@ -65,11 +67,11 @@ def build(
              "writing video with one thread. Default: the usable CPU cores.", show_default=False)] = None,
     executor: Annotated[str, typer.Option(help="local (this process), pool (processes) or ray.")] = "pool",
     ray_address: Annotated[str | None, typer.Option(help="Existing Ray cluster (else a local Ray).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda (sda).")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda (generators with a model).")] = "auto",
 ) -> None:
     """Make a fake corpus from a real one: each real clip (silence-trimmed) and its fakes from every generator.
 
-    Photo generators animate the clip's sharpest frontal frame; desync shifts or swaps the clip's own audio.
+    Photo generators animate the clip's sharpest frontal frame; clip generators manipulate the clip itself.
     Interrupted runs (even kill -9) resume where they stopped when run again with the same options: finished
     clips are never redone. A clip that fails is recorded with its error and the others go on.
     """
@@ -99,8 +101,9 @@ def build(
 def demo(
     output: Annotated[Path, typer.Option("-o", "--output", help="Demo corpus folder.")],
     clips_per_identity: Annotated[int, typer.Option(help="Reference clips per bundled photo.")] = 4,
-    generator: Annotated[str, typer.Option("--generator", "-g", help="Generators of the fakes.")]
-    = "sda,static,desync",
+    generator: Annotated[str | None, typer.Option("--generator", "-g", help="Generators of the fakes (default: "
+                                                  "every one but the reference clips' generator).",
+                                                  show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     workers: Annotated[int | None, typer.Option(help="Parallel workers. Default: the usable CPU cores.",
                                                 show_default=False)] = None,
@@ -108,8 +111,9 @@ def demo(
 ) -> None:
     """Offline demo corpus: the real photos dependencies ship, speaking synthesized sentences in varied voices.
 
-    The reference clips are warp animations of the real photos (human blink statistics, in-sync lips), marked
-    as synthetic reference in the manifest's `source` column; the fakes come from the other generators.
+    The reference clips are animations of the real photos by a generator whose clips may stand in for real
+    video (warp: human blink statistics, in-sync lips), marked as synthetic reference in the manifest's
+    `source` column; the fakes come from the other generators.
     """
     from fakebench.execution.preload import start_corpus_pool_server
 
@@ -119,7 +123,8 @@ def demo(
     from fakebench.corpus.manifest import corpus_info, load_corpus
     from fakebench.execution import usable_cores
 
-    make_demo_corpus(output, clips_per_identity=clips_per_identity, generators=parse_generators(generator),
+    make_demo_corpus(output, clips_per_identity=clips_per_identity,
+                     generators=None if generator is None else parse_generators(generator),
                      seed=seed, workers=usable_cores() if workers is None else workers, executor=executor,
                      progress=RichProgress(err))
     print_info(corpus_info(load_corpus(output)))

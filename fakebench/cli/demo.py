@@ -90,17 +90,19 @@ def run_demo(output: Path, *, photo: str = "astronaut", seconds: float = 4.0, co
 
 
 def generate_step(output: Path, image: np.ndarray, audio: np.ndarray, *, console: Console) -> list[dict]:
-    """Step 2: every photo generator animates the photo with the speech; desync shifts the warp clip's audio."""
+    """Step 2: every photo generator animates the photo with the speech; every clip generator then manipulates
+    the clip of the demo's reference generator (warp), as it would a real clip of a corpus."""
+    from fakebench.corpus.demo import reference_generator
     from fakebench.errors import WeightsError
-    from fakebench.generators.base import available, create
+    from fakebench.generators.base import GENERATORS, available, photo_generators
 
     console.print("\n[bold]step 2: generate[/] (photo + speech -> talking clip, ground truth beside each mp4)")
     face_box = photo_crop(image)
     rows = []
-    warp_clip = None
-    for name in ("sda", "warp", "static"):
+    clips = {}
+    for name in photo_generators():
         try:
-            generator = create(name)
+            generator = GENERATORS.create(name)
             t0 = time.perf_counter()
             made = generator.generate(face_box, audio, SAMPLE_RATE, seed=1)
             seconds = time.perf_counter() - t0
@@ -108,16 +110,17 @@ def generate_step(output: Path, image: np.ndarray, audio: np.ndarray, *, console
             console.print(f"[yellow]{name}: skipped[/] - {e.one_line()}")
             continue
         video, truth = made.save(output / f"fake_{name}.mp4")
-        if name == "warp":
-            warp_clip = made.clip
+        clips[name] = made.clip
         rows.append({"generator": name, "file": str(video), "frames": made.clip.n_frames,
                      "size": f"{made.clip.width}x{made.clip.height}", "seconds": seconds,
                      "blinks": len(made.ground_truth.get("blinks", []))})
-    if warp_clip is not None:
+    source_name = reference_generator()
+    source = clips.get(source_name)
+    for name in [n for n in GENERATORS.names() if n not in photo_generators()] if source is not None else []:
         t0 = time.perf_counter()
-        made = create("desync", shift_frames=5).from_clip(warp_clip)
-        video, _ = made.save(output / "fake_desync.mp4")
-        rows.append({"generator": "desync (+5 frames)", "file": str(video), "frames": made.clip.n_frames,
+        made = GENERATORS.create(name).fake_from_source(source, source.audio, source.sample_rate, seed=1)
+        video, _ = made.save(output / f"fake_{name}.mp4")
+        rows.append({"generator": f"{name} (of {source_name})", "file": str(video), "frames": made.clip.n_frames,
                      "size": f"{made.clip.width}x{made.clip.height}", "seconds": time.perf_counter() - t0,
                      "blinks": None})
     table = Table(title="generated clips")
@@ -127,7 +130,7 @@ def generate_step(output: Path, image: np.ndarray, audio: np.ndarray, *, console
         table.add_row(r["generator"], str(r["frames"]), r["size"], f"{r['frames'] / max(r['seconds'], 1e-9):.0f}",
                       "-" if r["blinks"] is None else str(r["blinks"]), r["file"])
     console.print(table)
-    console.print(f"generators available: {', '.join(available())}")
+    console.print(f"generators available: {', '.join(n for n, e in available().items() if e.is_available)}")
     return rows
 
 

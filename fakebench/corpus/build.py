@@ -1,10 +1,11 @@
 """Fake corpora from real ones: every real clip, every generator, resumable and in parallel.
 
 For each real clip the builder writes the clip itself, re-encoded after trimming its leading and trailing
-silence, and `per_clip` fakes per generator. A photo generator animates the sharpest, most frontal
-open-eyed frame of the clip (chosen by a face-quality score); `desync` shifts or swaps the clip's own
-audio. The driving audio is the clip's own (real and fake say the same words) or another clip's, trimmed
-the same way, so leading silence tells nothing apart. Each real clip is one task of
+silence, and `per_clip` fakes per generator, each made by the generator's `fake_from_source`: a photo
+generator animates the sharpest, most frontal open-eyed frame of the clip (chosen by a face-quality score);
+a clip generator manipulates the clip itself (shifts or swaps its audio, say). The driving audio is the
+clip's own (real and fake say the same words) or another clip's, trimmed the same way, so leading silence
+tells nothing apart. Each real clip is one task of
 `fakebench.execution.run_tasks` whose parts are its output clips: the clip is decoded, trimmed and its
 identity frame chosen once for all of them; a finished output is never redone, a failed one is recorded
 and retried on the next run. Splits are inherited from the source clip's identity.
@@ -34,18 +35,17 @@ from fakebench.corpus.manifest import (
     make_manifest,
     write_corpus,
 )
-from fakebench.errors import AudioError, ConfigError, WeightsError
+from fakebench.errors import AudioError, ConfigError
 from fakebench.execution import ResumeState, RunSummary, Task, check_executor, run_tasks
-from fakebench.execution.preload import CORPUS_WORKER_PRELOAD, start_corpus_pool_server
+from fakebench.execution.preload import corpus_worker_preload, start_corpus_pool_server
 from fakebench.faces import choose_identity_frame
+from fakebench.generators.base import GENERATORS
 from fakebench.media import Clip, speech_cut, trim_silence
 from fakebench.progress import Progress, or_silent
 
 AUDIO_MODES = ("own", "other-same-identity", "other")
-PHOTO_GENERATORS_WITH_FPS = ("warp", "static")
 STATE = ".build-state"
 MEDIA = "media"
-DESYNC_SHIFT_FRAMES = (3, 12)
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,10 @@ class BuildOptions:
     per_clip: int = 1
     seed: int = 0
     device: str = "auto"
+
+    def offered(self) -> dict[str, Any]:
+        """The build-wide options each generator gets when it declares them (`GeneratorBase.source_options`)."""
+        return {"checkpoint": self.checkpoint, "device": self.device}
 
     def fingerprint(self) -> dict[str, Any]:
         return {"generators": ",".join(self.generators), "checkpoint": self.checkpoint, "audio": self.audio,
@@ -93,12 +97,13 @@ class BuildResult:
     skipped_generators: dict[str, str] = field(default_factory=dict)
 
 
-def parse_generators(text: str) -> tuple[str, ...]:
-    from fakebench.generators.base import available
-
+def parse_generators(text: str | None) -> tuple[str, ...]:
+    """Comma-separated generator names, checked; None: every registered generator, in default order."""
+    if text is None:
+        return tuple(GENERATORS.names())
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
-    known = available()
-    unknown = [n for n in names if n not in known]
+    known = sorted(GENERATORS.names())
+    unknown = [n for n in names if n not in GENERATORS]
     if not names or unknown:
         raise ConfigError(f"unknown generator(s) {', '.join(unknown) or '(none given)'}; choose from "
                           f"{', '.join(known)}")
@@ -139,8 +144,6 @@ def _check_options(options: BuildOptions) -> None:
 def run_build(corpus: Corpus, output: Path, options: BuildOptions, *, workers: int = 1, executor: str = "local",
               progress: Progress | None = None, ray_address: str | None = None) -> BuildResult:
     """Build into an already claimed OUTPUT folder."""
-    from fakebench.generators.base import _REGISTRY
-
     real = corpus.manifest[corpus.manifest["label"] == "real"].copy()
     if real.empty:
         raise CorpusError(f"{corpus.folder} holds no real clips to make fakes from")
@@ -151,12 +154,12 @@ def run_build(corpus: Corpus, output: Path, options: BuildOptions, *, workers: i
         or_silent(progress).note(f"skipping generator {name}: {why}")
     generators = tuple(g for g in options.generators if g not in skipped)
     _remove_stale_temporaries(output / MEDIA)
-    plugins = tuple(sorted({_REGISTRY[g].__module__ for g in generators} - {"fakebench.generators.sda"}))
+    plugins = tuple(sorted({GENERATORS.get(g).__module__ for g in generators}))
     total = len(real) * (1 + len(generators) * options.per_clip)
     summary = run_tasks(make_clip_group, plan_tasks(corpus.folder, real, output, options, generators),
                         output / STATE, executor=executor, workers=workers, total=total,
                         description=f"building {output.name}", progress=progress, ray_address=ray_address,
-                        plugin_modules=plugins, preload=CORPUS_WORKER_PRELOAD)
+                        plugin_modules=plugins, preload=corpus_worker_preload(generators))
     state = ResumeState(output / STATE)
     rows = list(state.results())
     failures = state.failures()
@@ -179,15 +182,9 @@ def corpus_meta_of(folder: Path) -> dict[str, Any]:
 
 
 def _unavailable_generators(options: BuildOptions) -> dict[str, str]:
-    skipped = {}
-    if "sda" in options.generators:
-        from fakebench.generators.sda.checkpoint import find_checkpoint
-
-        try:
-            find_checkpoint(options.checkpoint)
-        except WeightsError as e:
-            skipped["sda"] = e.one_line()
-    return skipped
+    """The chosen generators that cannot run (their weights are missing, say), with the reason."""
+    reasons = {name: GENERATORS.unavailable_reason(name, **options.offered()) for name in options.generators}
+    return {name: why for name, why in reasons.items() if why}
 
 
 def _remove_stale_temporaries(media: Path) -> None:
@@ -352,30 +349,18 @@ def read_trimmed_audio(row: dict[str, Any]) -> tuple[np.ndarray, int]:
 @functools.lru_cache(maxsize=8)
 def _generator(name: str, options: tuple[tuple[str, Any], ...]):
     """One generator instance per process and options (a checkpoint is loaded once, not per clip)."""
-    from fakebench.generators.base import create
-
-    return create(name, **dict(options))
+    return GENERATORS.create(name, **dict(options))
 
 
 def run_generator(job: ClipJob, real: Clip, audio: tuple[np.ndarray, int], identity_frame=None):
-    """One fake driven by `audio` (samples, sample rate): `desync` from the real clip, a photo generator from
-    the clip's best frame (`identity_frame()` gives it; by default it is chosen from `real`)."""
+    """One fake of the real clip driven by `audio` (samples, sample rate), made by the generator's
+    `fake_from_source` (a photo generator animates the clip's best frame: `identity_frame()` gives it; by
+    default it is chosen from `real`)."""
     samples, sample_rate = audio
-    name = job.generator
-    if name == "desync":
-        rng = np.random.default_rng(job.seed)
-        own = job.audio["clip_id"] == job.source["clip_id"]
-        shift = int(rng.integers(*DESYNC_SHIFT_FRAMES, endpoint=True) * rng.choice([-1, 1])) if own else 0
-        generator = _generator("desync", (("shift_frames", shift),))
-        other = {} if own else {"other_audio": samples, "other_sample_rate": sample_rate,
-                                "audio_source": job.audio["clip_id"]}
-        return generator.from_clip(real, seed=job.seed, **other)
-    options: tuple[tuple[str, Any], ...] = ()
-    if name == "sda":
-        options = (("checkpoint", job.checkpoint), ("device", job.device))
-    elif name in PHOTO_GENERATORS_WITH_FPS:
-        options = (("fps", real.fps),)
-    index, photo, score = identity_frame() if identity_frame else choose_identity_frame(real)
-    made = _generator(name, options).generate(photo, samples, sample_rate, seed=job.seed)
-    made.ground_truth["identity_frame"] = {"index": index, "quality_score": round(score, 4)}
-    return made
+    plugin = GENERATORS.get(job.generator)
+    options = plugin.source_options(real, {"checkpoint": job.checkpoint, "device": job.device})
+    generator = _generator(job.generator, tuple(sorted(options.items())))
+    own = job.audio["clip_id"] == job.source["clip_id"]
+    return generator.fake_from_source(real, samples, sample_rate, seed=job.seed,
+                                      audio_source=None if own else job.audio["clip_id"],
+                                      identity_frame=identity_frame)

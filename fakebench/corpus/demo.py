@@ -71,16 +71,40 @@ class ReferenceJob:
     seed: int
     folder: str  # the reference corpus folder
     clip_id: str
+    generator: str = "warp"  # the photo generator animating it (`reference_generator()` by default)
+
+
+def reference_generator() -> str:
+    """The default generator of the demo's reference clips: the first, in default order, whose plug-in says its
+    clips may stand in for real video (``reference_ok``)."""
+    from fakebench.errors import ConfigError
+    from fakebench.generators.base import GENERATORS
+
+    for name in GENERATORS.names():
+        plugin = GENERATORS.get(name)
+        if getattr(plugin, "reference_ok", False) and getattr(plugin, "takes", "photo") == "photo":
+            return name
+    raise ConfigError("no registered generator may make the demo's reference clips (none sets reference_ok)")
+
+
+def fake_generators(reference: str | None = None) -> tuple[str, ...]:
+    """The default generators of the demo's fakes: every registered one but the reference generator."""
+    from fakebench.generators.base import GENERATORS
+
+    reference = reference or reference_generator()
+    return tuple(n for n in GENERATORS.names() if n != reference)
 
 
 def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
-                     generators: tuple[str, ...] = ("sda", "static", "desync"), seed: int = 0, workers: int = 2,
-                     executor: str = "pool", progress: Progress | None = None) -> Path:
+                     generators: tuple[str, ...] | None = None, seed: int = 0, workers: int = 2,
+                     executor: str = "pool", progress: Progress | None = None,
+                     reference: str | None = None) -> Path:
     """The offline demo corpus in OUTPUT: reference clips in OUTPUT/reference, then the fake corpus in OUTPUT.
 
     Every bundled real photo speaks `clips_per_identity` synthesized sentences (varied sentences, voices and
-    rates), animated by the warp generator: the reference class, marked `synthetic-reference` in the manifest's
-    `source` column because no real talking-face video ships offline. The fakes come from `generators`.
+    rates), animated by the `reference` photo generator (default: `reference_generator()`, the warp generator):
+    the reference class, marked `synthetic-reference` in the manifest's `source` column because no real
+    talking-face video ships offline. The fakes come from `generators` (default: every other generator).
     Resumable like any build: run it again to finish an interrupted one.
     """
     from fakebench.corpus.build import BuildOptions, run_build
@@ -98,12 +122,23 @@ def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
 
     if not isinstance(clips_per_identity, int) or clips_per_identity < 1:
         raise ConfigError(f"clips per identity must be a whole number >= 1, got {clips_per_identity!r}")
-    if "warp" in generators:
-        raise ConfigError("the demo's reference clips are warp animations; make its fakes with other generators")
+    from fakebench.generators.base import GENERATORS
+
+    default_reference = reference_generator()
+    reference_name = reference or default_reference
+    if getattr(GENERATORS.get(reference_name), "takes", "photo") != "photo":
+        raise ConfigError(f"the demo's reference clips animate photos; {reference_name} does not take a photo")
+    generators = fake_generators(reference_name) if generators is None else tuple(generators)
+    if reference_name in generators:
+        raise ConfigError(f"the demo's reference clips are {reference_name} animations; make its fakes with other "
+                          "generators")
     start_corpus_pool_server(executor, "fakebench.corpus.demo")  # one server for both pools: the first one starts it
     output = Path(output)
-    claim_output(output, {"kind": "demo", "clips_per_identity": clips_per_identity,
-                          "generators": ",".join(generators), "seed": seed})
+    fingerprint = {"kind": "demo", "clips_per_identity": clips_per_identity, "generators": ",".join(generators),
+                   "seed": seed}
+    if reference_name != default_reference:  # the default keeps the fingerprint of demo corpora made before
+        fingerprint["reference"] = reference_name
+    claim_output(output, fingerprint)
     reference = output / "reference"
     jobs = []
     for i, photo in enumerate(photo_names()):
@@ -113,9 +148,9 @@ def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
             clip_id = f"ref-{photo}-{j}"
             jobs.append(Task(clip_id, ReferenceJob(photo=photo, text=text, voice=voice, rate_wpm=rate,
                                                    seed=seed * 1000 + i * 100 + j, folder=str(reference),
-                                                   clip_id=clip_id)))
+                                                   clip_id=clip_id, generator=reference_name)))
     run_tasks(make_reference_clip, jobs, reference / ".state", executor=executor, workers=workers,
-              total=len(jobs), description="reference clips (warp)", progress=progress)
+              total=len(jobs), description=f"reference clips ({reference_name})", progress=progress)
     state = ResumeState(reference / ".state")
     failures = state.failures()
     if failures:
@@ -130,15 +165,17 @@ def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
 
 
 def make_reference_clip(job: ReferenceJob) -> dict:
-    """One reference clip: a bundled photo saying a sentence, animated by the warp generator."""
+    """One reference clip: a bundled photo saying a sentence, animated by the job's photo generator."""
     from fakebench.corpus.manifest import CORPUS_ENCODER_THREADS, SYNTHETIC_REFERENCE
-    from fakebench.generators.base import create
+    from fakebench.generators.base import GENERATORS
     from fakebench.media import file_sha256
 
     audio, sr, _ = synthesize(job.text, voice=job.voice, rate_wpm=job.rate_wpm)
     pad = np.zeros(int(CORPUS_PAD_S * SAMPLE_RATE), np.float32)
     audio = np.concatenate([pad, resample_audio(audio, sr, SAMPLE_RATE), pad])
-    made = create("warp", fps=FPS).generate(photo_crop(load_photo(job.photo)), audio, SAMPLE_RATE, seed=job.seed)
+    plugin = GENERATORS.get(job.generator)
+    options = {"fps": FPS} if "fps" in {o.name for o in plugin.options} else {}
+    made = plugin(**options).generate(photo_crop(load_photo(job.photo)), audio, SAMPLE_RATE, seed=job.seed)
     made.ground_truth["inputs"] = {"photo": job.photo, "text": job.text, "voice": job.voice,
                                    "rate_wpm": job.rate_wpm}
     relative = Path("media") / job.photo / f"{job.clip_id}.mp4"

@@ -274,7 +274,7 @@ def corpus_info(corpus: Corpus, *, verify: bool = False) -> dict[str, Any]:
     splits = frame.groupby(frame["split"].fillna("(none)"))["identity"].agg(["size", "nunique"])
     info: dict[str, Any] = {
         "folder": str(corpus.folder),
-        "reference_class": ("SYNTHETIC REFERENCE: the 'real' clips are warp animations of real photos, not "
+        "reference_class": ("SYNTHETIC REFERENCE: the 'real' clips are generated animations of real photos, not "
                             "real talking-face video" if corpus.is_synthetic_reference else "real clips"),
         "clips": len(frame),
         "duration_s": round(float(frame["duration_s"].sum()), 2),

@@ -2,15 +2,26 @@
 
 `fakebench corpus build` starts the pool's server with these before it loads its own heavier modules and
 the corpus, so the server's seconds of imports (torch, facenet-pytorch, dlib's landmark model) run beside
-that set-up instead of after it.
+that set-up instead of after it. The generators' modules (and what each declares it needs preloaded) come
+from the generator registry.
 """
+
+from __future__ import annotations
+
+from collections.abc import Iterable
 
 CORPUS_WORKER_PRELOAD = (
     "fakebench.corpus.build", "torch", "fakebench.faces", "facenet_pytorch", "dlib",
     "fakebench.execution.face_models",  # loads dlib's 68-landmark model (about a second)
-    "scipy.ndimage", "scipy.spatial", "fakebench.generators.warp", "fakebench.generators.static",
-    "fakebench.generators.desync",
 )
+
+
+def corpus_worker_preload(generators: Iterable[str] | None = None) -> tuple[str, ...]:
+    """`CORPUS_WORKER_PRELOAD` and the modules the generators (default: every registered one) declare."""
+    from fakebench.generators.base import GENERATORS
+
+    names = GENERATORS.names() if generators is None else list(generators)
+    return tuple(dict.fromkeys((*CORPUS_WORKER_PRELOAD, *GENERATORS.preload_modules(names))))
 
 
 def start_corpus_pool_server(executor: str, *extra: str) -> None:
@@ -18,4 +29,4 @@ def start_corpus_pool_server(executor: str, *extra: str) -> None:
     if executor == "pool":
         from fakebench.execution import start_pool_server
 
-        start_pool_server((*extra, *CORPUS_WORKER_PRELOAD))
+        start_pool_server((*extra, *corpus_worker_preload()))

@@ -16,13 +16,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fakebench.devices import resolve_device
-from fakebench.errors import ConfigError
-from fakebench.generators.base import GeneratedClip, n_output_frames, register
+from fakebench.errors import WeightsError
+from fakebench.generators.base import GeneratedClip, GeneratorBase, n_output_frames, register
+from fakebench.registry import Option, check_seed
 
 if TYPE_CHECKING:
     from .checkpoint import SDACheckpoint
@@ -45,7 +47,7 @@ def __getattr__(name: str) -> Any:
 
 
 @register("sda")
-class SDAGenerator:
+class SDAGenerator(GeneratorBase):
     """A photo and speech -> the photo's face talking, with the SDA networks.
 
     ``checkpoint``: an original ``.dat`` file, a fakebench weights folder, an already loaded
@@ -58,15 +60,40 @@ class SDAGenerator:
 
     name = "sda"
     description = DESCRIPTION
+    takes = "photo"
+    options = (
+        Option("checkpoint", Path, None, help="checkpoint folder (fakebench format) or an original .dat; "
+                                              "default: the first found of the known SDA weights"),
+        Option("device", str, "auto", help="auto, cpu, cuda or cuda:N"),
+        Option("paste_back", bool, True, flag="--no-paste-back",
+               help="paste the generated face crop back into the photo (else output the model-size crop)"),
+        Option("aligned", bool, False, help="the photo already is a face crop aligned like the training data"),
+        Option("chunk_frames", int, 256, min=1, max=100_000, help="frames generated at a time (bounds memory)"),
+    )
+    min_audio_s = 0.1
+    weights = ("sda_default", "sda_grid", "sda_crema", "sda_timit")
+    default_rank = 10
 
-    def __init__(self, checkpoint: str | os.PathLike[str] | SDACheckpoint | None = None, *, device: str = "auto",
-                 paste_back: bool = True, aligned: bool = False, chunk_frames: int = 256) -> None:
+    @classmethod
+    def check_available(cls, checkpoint: Any = None, **options: Any) -> str | None:
+        """Why no SDA checkpoint can be used (the search's WeightsError, one line), or None."""
+        from .checkpoint import SDACheckpoint, find_checkpoint
+
+        if not isinstance(checkpoint, SDACheckpoint):
+            try:
+                find_checkpoint(checkpoint)
+            except WeightsError as e:
+                return e.one_line()
+        return None
+
+    def __init__(self, checkpoint: str | os.PathLike[str] | SDACheckpoint | None = None, **options: Any) -> None:
         from .checkpoint import SDACheckpoint, find_checkpoint, load_any
         from .generator import SDAEngine
 
+        o = self.check_options({"checkpoint": checkpoint, **options})
+        checkpoint, device, paste_back, aligned, chunk_frames = (
+            o["checkpoint"], o["device"], o["paste_back"], o["aligned"], o["chunk_frames"])
         self.device = resolve_device(device)
-        if int(chunk_frames) < 1:
-            raise ConfigError(f"chunk_frames must be at least 1, got {chunk_frames}")
         if isinstance(checkpoint, SDACheckpoint):
             ckpt, self.checkpoint_path = checkpoint, None
         else:
@@ -107,7 +134,9 @@ class SDAGenerator:
         from .preprocessing import align_photo, crop_to_tensor, prepare_audio
 
         cfg = self.config
+        seed = check_seed(seed)
         sound = prepare_audio(audio, sample_rate, cfg)  # first: a bad audio file fails before face detection
+        self.check_audio_length(sound.driving.size, sound.sample_rate, "the driving audio")
         photo = ensure_rgb(image)
         face = align_photo(photo, cfg, aligned=self.aligned)
         plan = sound.plan
