@@ -20,6 +20,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(PY) tools/import_graph.py --lint  # import-linter layer contracts (pyproject.toml) and no import cycles
 
 test: lint
 	$(PY) -m pytest -n 2 -q
