@@ -16,8 +16,17 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from helpers import (  # shared with the other test modules
+    FPS,
+    analyze_json,
+    assert_user_error,
+    face_crop_clip,
+    gradient_frames,
+    no_face_clip,
+    run,
+    tone,
+)
 
-from fakebench.cli import main
 from fakebench.media import (
     Clip,
     TruncatedMediaWarning,
@@ -30,60 +39,10 @@ from fakebench.media import (
 )
 from fakebench.synthetic import moving_photo
 
-FPS = 25.0
+pytestmark = pytest.mark.slow  # end to end: drives the CLI (`pytest -m 'not slow'` skips it)
+
 SUMMARY_KEYS = {"frames", "fps", "width", "height", "duration_s", "has_audio", "sample_rate", "face_frames",
                 "faces_max", "landmark_ok_ratio", "cache_hit"}
-
-
-# ------------------------------------------------------------------------------------------- helpers
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def analyze_json(capsys, path: Path, *extra: str) -> dict:
-    code, out, err = run(capsys, "analyze", path, "--json", *extra)
-    assert code == 0, err
-    return json.loads(out)
-
-
-def assert_user_error(code: int, out: str, err: str, *needles: str) -> None:
-    assert code == 2
-    assert "Traceback" not in err and "Traceback" not in out
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ")
-    for needle in needles:
-        assert needle in lines[0]
-
-
-def gradient_frames(n: int, size: int = 64) -> np.ndarray:
-    """Smooth colour gradients with a little noise: nothing a face detector should fire on."""
-    rng = np.random.default_rng(1)
-    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
-    frames = np.zeros((n, size, size, 3), np.uint8)
-    for t in range(n):
-        base = np.stack([x * 3 + t, y * 3, (x + y) * 1.5 + 40], axis=-1)
-        frames[t] = np.clip(base + rng.normal(0, 3, base.shape), 0, 255).astype(np.uint8)
-    return frames
-
-
-def tone(seconds: float, sr: int, amplitude: float = 0.3) -> np.ndarray:
-    t = np.arange(int(round(seconds * sr))) / sr
-    return (amplitude * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-
-
-def no_face_clip(path: Path, *, n: int = 12, audio: np.ndarray | None = None, sr: int = 16000) -> Path:
-    if audio is None:
-        return write_clip(path, Clip(frames=gradient_frames(n), fps=FPS, has_audio_track=False))
-    return write_clip(path, Clip(frames=gradient_frames(n), fps=FPS, audio=audio, sample_rate=sr))
-
-
-def face_crop_clip(photo: np.ndarray, centre: tuple[float, float], zoom: float, n: int,
-                   seed: int) -> np.ndarray:
-    return moving_photo(photo, n_frames=n, size=(160, 160), centre=centre, zoom=zoom, seed=seed).clip.frames
 
 
 # ------------------------------------------------------------------------------------------- basics

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_cli import assert_user_error, run  # the CLI helpers: in process, one-line user errors
+from helpers import assert_user_error, run  # the CLI helpers: in process, one-line user errors
 
 from fakebench.corpus.build import BuildOptions, build_corpus, task_seed
 from fakebench.corpus.importers import import_dataset
@@ -105,6 +105,7 @@ def test_manifest_round_trip_keeps_schema_order_and_types(tmp_path):
     (lambda m: m.assign(split=["train", "dev", "test", "test"]), "unknown split (dev)"),
     (lambda m: m.assign(path=["/abs/c0.mp4", *m["path"][1:]]), "absolute paths"),
 ])
+@pytest.mark.slow  # end to end: builds a corpus or drives the CLI
 def test_hand_edited_manifests_are_refused_in_one_line(tmp_path, capsys, edit, message):
     write_small_corpus(tmp_path, small_manifest())
     edit(pd.read_parquet(tmp_path / "manifest.parquet")).to_parquet(tmp_path / "manifest.parquet")
@@ -112,6 +113,7 @@ def test_hand_edited_manifests_are_refused_in_one_line(tmp_path, capsys, edit, m
     assert_user_error(code, "", err, message)
 
 
+@pytest.mark.slow  # end to end: builds a corpus or drives the CLI
 def test_missing_media_and_missing_manifest(tmp_path, capsys):
     write_small_corpus(tmp_path / "c", small_manifest())
     (tmp_path / "c" / "media" / "c2.mp4").unlink()
@@ -157,6 +159,7 @@ def test_speech_bounds_find_the_speech_in_silence():
     assert start == pytest.approx(0.6, abs=0.011) and end == pytest.approx(1.3, abs=0.011)
 
 
+@pytest.mark.slow  # end to end: builds a corpus or drives the CLI
 def test_driving_audio_is_cut_like_its_clip_without_decoding_the_video(real_corpus, tmp_path):
     from fakebench.corpus.build import _absolute, read_trimmed, read_trimmed_audio
     from fakebench.media import write_audio
@@ -174,6 +177,7 @@ def test_driving_audio_is_cut_like_its_clip_without_decoding_the_video(real_corp
         assert np.array_equal(read_trimmed_audio(with_wav)[0], read_trimmed(with_wav)[0].audio)
 
 
+@pytest.mark.slow  # end to end: builds a corpus or drives the CLI
 def test_fakes_driven_by_another_clip_take_its_trimmed_audio(real_corpus, tmp_path):
     from fakebench.corpus.build import _absolute, read_trimmed
 
@@ -206,6 +210,7 @@ def test_identity_frame_is_the_sharp_open_eyed_one(astronaut):
 
 # ---------------------------------------------------------------------------------------------- building
 
+@pytest.mark.slow  # end to end: builds a corpus or drives the CLI
 def test_build_makes_every_clip_with_inherited_identity_and_split(built, real_corpus):
     real = load_corpus(real_corpus).manifest.set_index("clip_id")
     m = load_corpus(built).manifest
@@ -224,6 +229,7 @@ def test_build_makes_every_clip_with_inherited_identity_and_split(built, real_co
     assert info["reference_class"] == "real clips"
 
 
+@pytest.mark.slow  # end to end: builds a corpus or drives the CLI
 def test_real_and_fake_clips_start_and_end_with_the_same_silence(built):
     m = load_corpus(built).manifest
     for source, rows in m.groupby("source_clip"):
@@ -239,6 +245,7 @@ def test_real_and_fake_clips_start_and_end_with_the_same_silence(built):
                 assert lead == pytest.approx(lead_real, abs=0.02) and tail == pytest.approx(tail_real, abs=0.05)
 
 
+@pytest.mark.slow  # end to end: builds a corpus or drives the CLI
 def test_same_seed_gives_an_identical_manifest(real_corpus, tmp_path):
     def build(folder: str, seed: int) -> pd.DataFrame:
         build_corpus(real_corpus, tmp_path / folder, BuildOptions(generators=("desync",), seed=seed))
@@ -251,6 +258,7 @@ def test_same_seed_gives_an_identical_manifest(real_corpus, tmp_path):
     assert (first.loc[fakes, "sha256"] != other.loc[fakes, "sha256"]).any()  # other shifts with another seed
 
 
+@pytest.mark.slow  # end to end: builds a corpus or drives the CLI
 def test_ray_build_gives_the_local_results(real_corpus, built, tmp_path):
     pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'fakebench[ray]')")
     out = tmp_path / "ray"
@@ -263,6 +271,7 @@ def test_ray_build_gives_the_local_results(real_corpus, built, tmp_path):
     pd.testing.assert_frame_equal(on_ray, local)
 
 
+@pytest.mark.slow  # end to end: builds a corpus or drives the CLI
 def test_build_bad_input_through_the_cli(real_corpus, built, tmp_path, capsys):
     code, _, err = run(capsys, "corpus", "build", real_corpus, "-o", built, "-g", "static")
     assert_user_error(code, "", err, "already holds a different corpus")
@@ -278,6 +287,7 @@ def test_build_bad_input_through_the_cli(real_corpus, built, tmp_path, capsys):
     assert_user_error(code, "", err, "unknown executor")
 
 
+@pytest.mark.slow  # end to end: builds a corpus or drives the CLI
 def test_a_clip_that_cannot_be_made_is_recorded_and_the_rest_go_on(tmp_path, real_corpus):
     dataset = real_corpus.parent / "dataset"
     for clip in dataset.glob("real/*/take0.mp4"):  # one clip per identity: no other clip of the same identity
@@ -314,6 +324,7 @@ COUNTING_PLUGIN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # end to end: builds a corpus or drives the CLI
 def test_killed_build_resumes_without_redoing_or_corrupting(real_corpus, tmp_path):
     (tmp_path / "plugin").mkdir()
     (tmp_path / "plugin" / "countgen.py").write_text(COUNTING_PLUGIN)
@@ -359,6 +370,7 @@ def test_killed_build_resumes_without_redoing_or_corrupting(real_corpus, tmp_pat
         build_corpus(real_corpus, out, BuildOptions(generators=("static",)))
 
 
+@pytest.mark.slow  # end to end: builds a corpus or drives the CLI
 def test_demo_corpus_marks_its_synthetic_reference_class(tmp_path, capsys):
     from fakebench.corpus.demo import make_demo_corpus
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_cli import assert_user_error, run  # the CLI helpers: in process, one-line user errors
+from helpers import assert_user_error, run  # the CLI helpers: in process, one-line user errors
 
 from fakebench.corpus.importers import LayoutError, import_dataset
 from fakebench.corpus.manifest import corpus_info, load_corpus
@@ -42,6 +42,7 @@ def assert_identity_disjoint(frame: pd.DataFrame) -> None:
     assert (frame.groupby("identity")["split"].nunique() == 1).all()
 
 
+@pytest.mark.slow
 def test_grid_speakers_with_separate_audio(tmp_path, media, capsys):
     src = tmp_path / "GRID"
     for speaker, sentence in [("s1", "bbaf2n"), ("s1", "bbaf3s"), ("s2", "lgaz8p"), ("s12", "pwij3p")]:
@@ -157,6 +158,7 @@ def test_copied_corpus_can_be_moved(tmp_path, media):
     assert len(load_corpus(tmp_path / "elsewhere").manifest) == 1
 
 
+@pytest.mark.slow
 def test_wrong_layout_says_what_was_expected_and_found(tmp_path, media, capsys):
     src = tmp_path / "LRS"
     put(media, "talk", src / "main" / "5535415699068794046" / "00001.mp4")
@@ -171,6 +173,7 @@ def test_wrong_layout_says_what_was_expected_and_found(tmp_path, media, capsys):
     assert not (tmp_path / "corpus").exists()
 
 
+@pytest.mark.slow
 def test_all_clips_unreadable_and_duplicate_names(tmp_path, media, capsys):
     src = tmp_path / "mine"
     put(media, "damaged", src / "real" / "alice" / "a1.mp4")
@@ -185,6 +188,7 @@ def test_all_clips_unreadable_and_duplicate_names(tmp_path, media, capsys):
     assert_user_error(code, "", err, "needs the columns path and label")
 
 
+@pytest.mark.slow
 def test_output_holding_a_different_corpus_is_refused(tmp_path, media, capsys):
     src = tmp_path / "mine"
     put(media, "talk", src / "real" / "alice" / "a1.mp4")
@@ -198,6 +202,7 @@ def test_output_holding_a_different_corpus_is_refused(tmp_path, media, capsys):
     assert_user_error(code, "", err, "not a fakebench corpus")
 
 
+@pytest.mark.slow
 def test_import_help_documents_every_layout(capsys):
     code, out, _ = run(capsys, "corpus", "import", "--help")
     assert code == 0

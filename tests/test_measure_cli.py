@@ -12,6 +12,8 @@ from fakebench.cli import main
 from fakebench.generators.base import create
 from fakebench.media import write_image
 
+pytestmark = pytest.mark.slow  # end to end: drives the CLI
+
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory, astronaut, grace_hopper):

@@ -207,6 +207,7 @@ def test_the_inference_engine_reproduces_the_trained_networks(prepared):
     torch.testing.assert_close(got, expected, atol=2e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_resume_after_an_interruption_repeats_training_straight_through(clips_dir, tmp_path):
     cfg = from_dict(tiny(schedule={"steps": 3, "checkpoint_every": 2, "log_every": 1}), "tiny")
     straight = train(clips_dir, tmp_path / "straight", config=cfg, device="cpu", seed=4)
@@ -272,6 +273,7 @@ def test_cli_trains_logs_and_its_checkpoint_generates(clips_dir, astronaut, spee
     assert truth["img_size"] == [64, 48] and truth["checkpoint"] == str(ckpt)
 
 
+@pytest.mark.slow
 def test_cli_bad_inputs_are_one_line_errors(tmp_path, capsys, speech_16k):
     empty = tmp_path / "empty"
     empty.mkdir()
