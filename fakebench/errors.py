@@ -5,7 +5,10 @@ The CLI prints the message on one line and exits with code 2 (``EXIT_USER_ERROR`
 
 from __future__ import annotations
 
-EXIT_USER_ERROR = 2
+EXIT_OK = 0  # everything done
+EXIT_SOME_FAILED = 1  # done, with some items failed (finished ones kept, the failures listed)
+EXIT_USER_ERROR = 2  # the user's input is wrong
+EXIT_INTERRUPTED = 130  # interrupted (finished work kept)
 
 
 class FakebenchError(Exception):

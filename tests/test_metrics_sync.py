@@ -45,7 +45,9 @@ def _head(clip: Clip, track: FaceTrack, n: int) -> tuple[Clip, FaceTrack]:
 
 
 def _shifted(clip: Clip, frames: int) -> Clip:
-    """The clip with its audio delayed by `frames` (advanced when negative)."""
+    """The clip with its audio delayed by `frames` (advanced when negative); the clip itself for 0."""
+    if frames == 0:  # desync refuses a zero shift of a clip's own audio: that would be no fake at all
+        return clip
     out = create("desync", shift_frames=frames).from_clip(clip)
     assert out.ground_truth["audio_offset_frames"] == frames
     return out.clip

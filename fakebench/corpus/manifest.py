@@ -289,7 +289,25 @@ def corpus_info(corpus: Corpus, *, verify: bool = False) -> dict[str, Any]:
     shared = _identities_in_several_splits(frame)
     if shared:
         info["problems"].append(f"identities in more than one split: {_few(shared)}")
+    for column, what in (("sha256", "byte-identical"), ("content_sha256", "content-identical")):
+        for group in _leaking_duplicates(frame, column):
+            info["problems"].append(f"{what} clips under different identities or splits (leakage): {_few(group)}")
     return info
+
+
+def _leaking_duplicates(frame: pd.DataFrame, column: str) -> list[list[str]]:
+    """Groups of clips with the same hash whose identities or splits differ: one clip seen on both sides of a
+    split, or counted as two people. (Several fakes may share bytes legitimately only within one identity
+    and split.)"""
+    if column not in frame.columns:
+        return []
+    known = frame.dropna(subset=[column])
+    known = known[known[column].astype(str).str.len() > 0]
+    groups = []
+    for _, rows in known.groupby(column):
+        if len(rows) > 1 and (rows["identity"].nunique() > 1 or rows["split"].fillna("").nunique() > 1):
+            groups.append(sorted(rows["clip_id"]))
+    return sorted(groups)
 
 
 def _counts(column: pd.Series) -> dict[str, int]:

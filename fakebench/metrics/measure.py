@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from fakebench.errors import FakebenchError, InputFileError
-from fakebench.faces import face_frame_indices, subset_track
+from fakebench.faces import face_frame_indices, photo_face, subset_track
 from fakebench.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Clip, probe, read_image
 from fakebench.metrics.registry import MetricContext, Reference, available, get_metric, parse_metrics
 from fakebench.samples import Sample
@@ -30,7 +30,9 @@ def load_reference(path: str | os.PathLike) -> Reference:
     """A reference photo (read now) or clip (a Sample: decoded and analysed when a metric first needs it)."""
     info = probe(path)
     if info.is_image or not info.has_video:
-        return Reference(path=str(path), photo=read_image(path))
+        photo = read_image(path)
+        photo_face(photo, what=f"the reference photo {path}")  # no face: the user's input is wrong (exit 2)
+        return Reference(path=str(path), photo=photo)
     return Reference(path=str(path), sample=Sample.from_path(path))
 
 
@@ -142,6 +144,9 @@ def compare_sets(real: str | os.PathLike | Sequence[Sample], fake: str | os.Path
     given = {"inception_fid": inception_weights, **(weights or {})}
     ctx = MetricContext(weights={k: v for k, v in given.items() if v is not None}, device=device,
                         frames_per_clip=frames_per_clip, crop=crop, seed=seed)
+    for side in (real, fake):  # both folders checked before any clip is decoded
+        if isinstance(side, str | os.PathLike):
+            media_files(side)
     sides = [_as_set(_side(s, frames_per_clip)) for s in (real, fake)]
     groups: dict[Any, list[str]] = {}
     for name, spec in available("set").items():
