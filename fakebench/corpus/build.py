@@ -35,9 +35,9 @@ from fakebench.corpus.manifest import (
     make_manifest,
     write_corpus,
 )
+from fakebench.corpus.workers import corpus_worker_preload, start_corpus_pool_server
 from fakebench.errors import AudioError, ConfigError
 from fakebench.execution import ResumeState, RunSummary, Task, check_executor, run_tasks
-from fakebench.execution.preload import corpus_worker_preload, start_corpus_pool_server
 from fakebench.faces import choose_identity_frame
 from fakebench.generators.base import GENERATORS
 from fakebench.media import Clip, speech_cut, trim_silence

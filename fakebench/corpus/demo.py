@@ -116,9 +116,9 @@ def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
         make_manifest,
         write_corpus,
     )
+    from fakebench.corpus.workers import start_corpus_pool_server
     from fakebench.errors import ConfigError
     from fakebench.execution import ResumeState, Task, run_tasks
-    from fakebench.execution.preload import start_corpus_pool_server
 
     if not isinstance(clips_per_identity, int) or clips_per_identity < 1:
         raise ConfigError(f"clips per identity must be a whole number >= 1, got {clips_per_identity!r}")

@@ -1,5 +1,8 @@
 """The modules a corpus build's pool workers need, named in a module light enough to import first.
 
+(The pool and its forkserver preloading are `fakebench.execution`'s; which modules a corpus worker needs is the
+corpus's business, and needs the generator registry, so the list lives here, a layer above execution.)
+
 `fakebench corpus build` starts the pool's server with these before it loads its own heavier modules and
 the corpus, so the server's seconds of imports (torch, facenet-pytorch, dlib's landmark model) run beside
 that set-up instead of after it. The generators' modules (and what each declares it needs preloaded) come
