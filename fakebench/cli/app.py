@@ -15,6 +15,7 @@ from rich.table import Table
 from typer.core import TyperCommand
 
 from fakebench.cli.corpus import corpus_app
+from fakebench.cli.options import DEVICE_HELP, JsonFlag, device_option, json_flag, seed_option
 from fakebench.cli.train import train_generator
 from fakebench.errors import EXIT_USER_ERROR, FakebenchError
 
@@ -45,7 +46,7 @@ def _root(
 @app.command()
 def analyze(
     clip: Annotated[Path, typer.Argument(help="Video file (mp4, avi, mov, mkv, webm).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: json_flag("Print one JSON object.") = False,
     max_side: Annotated[int | None, typer.Option(help="Shrink frames so the longer side is at most this.")]
     = None,
     no_cache: Annotated[bool, typer.Option("--no-cache",
@@ -115,7 +116,7 @@ def speak(
 def weights_list(
     verify: Annotated[bool, typer.Option("--verify", help="Hash every file found (slow for big files).")]
     = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Each known model weight: found where (and checksum), or missing and every place fakebench looked."""
     from fakebench.weights import get_spec, list_weights
@@ -156,11 +157,10 @@ def generate(
                                                      show_default=False)] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="Model checkpoint: a folder (fakebench format) or an "
                                                          "original file.")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed (noise, blinks, head motion), >= 0.")] = 0,
+    seed: seed_option("Random seed (noise, blinks, head motion), >= 0.") = 0,
     fps: Annotated[float | None, typer.Option(help="Output frame rate, for generators that take one.",
                                               show_default=False)] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (generators with a model).",
-                                               show_default=False)] = None,
+    device: device_option(f"{DEVICE_HELP} For generators with a model.", optional=True) = None,
     no_paste_back: Annotated[bool, typer.Option("--no-paste-back", help="Output the raw model-size crop instead "
                                                 "of pasting it back into the photo.")] = False,
     aligned: Annotated[bool, typer.Option("--aligned", help="The photo is already an aligned face crop at the "
@@ -202,7 +202,7 @@ def _parse_key_value(text: str) -> tuple[str, str]:
 
 @app.command("generators")
 def list_generators(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """List the generators: what each takes, its options with their valid values, and whether it can run now.
 
@@ -273,7 +273,7 @@ def measure(
     = "sync,blink,quality",
     reference: Annotated[Path | None, typer.Option(help="Source PHOTO (identity) or CLIP (identity, PSNR, SSIM, "
                                                         "LMD against it, frame-aligned).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per clip (JSON Lines).")] = False,
+    as_json: json_flag("Print one JSON object per clip (JSON Lines).") = False,
     table: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the rows to a .parquet table.")]
     = None,
     syncnet_weights: Annotated[Path | None, typer.Option(help="syncnet_v2.model (else $FAKEBENCH_WEIGHTS, torch "
@@ -323,8 +323,8 @@ def compare(
     inception_weights: Annotated[Path | None, typer.Option(help="pt_inception-2015-12-05-6726825d.pth "
                                                                 "(else $FAKEBENCH_WEIGHTS, torch hub cache).")]
     = None,
-    seed: Annotated[int, typer.Option(help="Seed for KID subsets.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    seed: seed_option("Seed for KID subsets.") = 0,
+    as_json: json_flag("Print one JSON object.") = False,
 ) -> None:
     """Set metrics between real and fake: FID and KID (pytorch-fid's Inception), fd_dlib, identity.
 

@@ -10,6 +10,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from fakebench.cli.options import (
+    DEVICE_HELP,
+    Seed,
+    Workers,
+    device_option,
+    json_flag,
+    seed_option,
+    workers_option,
+)
 from fakebench.cli.progress import RichProgress
 from fakebench.corpus.layouts import LAYOUTS
 
@@ -34,7 +43,7 @@ def import_(
     output: Annotated[Path, typer.Option("-o", "--output", help="Corpus folder to create.")],
     copy: Annotated[bool, typer.Option("--copy/--link", help="Copy the media into the corpus, or link them "
                                        "(symlinks, the default).")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the identity-disjoint split.")] = 0,
+    seed: seed_option("Seed of the identity-disjoint split.") = 0,
     splits: Annotated[str, typer.Option(help="train,val,test ratios.")] = "0.8,0.1,0.1",
 ) -> None:
     from fakebench.corpus.importers import import_dataset
@@ -61,13 +70,12 @@ def build(
     audio: Annotated[str, typer.Option(help="Driving audio: own (same words as the real clip), "
                                             "other-same-identity or other.")] = "own",
     per_clip: Annotated[int, typer.Option(help="Fakes per real clip and generator.")] = 1,
-    seed: Annotated[int, typer.Option(help="Seed: same seed, same corpus.")] = 0,
-    workers: Annotated[int | None, typer.Option(
-        help="Parallel workers (pool and ray): each is one process making one real clip's outputs at a time, "
-             "writing video with one thread. Default: the usable CPU cores.", show_default=False)] = None,
+    seed: seed_option("Seed: same seed, same corpus.") = 0,
+    workers: workers_option("Parallel workers (pool and ray): each is one process making one real clip's outputs at "
+                            "a time, writing video with one thread. Default: the usable CPU cores.") = None,
     executor: Annotated[str, typer.Option(help="local (this process), pool (processes) or ray.")] = "pool",
     ray_address: Annotated[str | None, typer.Option(help="Existing Ray cluster (else a local Ray).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda (generators with a model).")] = "auto",
+    device: device_option(f"{DEVICE_HELP} For generators with a model.") = "auto",
 ) -> None:
     """Make a fake corpus from a real one: each real clip (silence-trimmed) and its fakes from every generator.
 
@@ -104,9 +112,8 @@ def demo(
     generator: Annotated[str | None, typer.Option("--generator", "-g", help="Generators of the fakes (default: "
                                                   "every one but the reference clips' generator).",
                                                   show_default=False)] = None,
-    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
-    workers: Annotated[int | None, typer.Option(help="Parallel workers. Default: the usable CPU cores.",
-                                                show_default=False)] = None,
+    seed: Seed = 0,
+    workers: Workers = None,
     executor: Annotated[str, typer.Option(help="local, pool or ray.")] = "pool",
 ) -> None:
     """Offline demo corpus: the real photos dependencies ship, speaking synthesized sentences in varied voices.
@@ -133,7 +140,7 @@ def demo(
 @corpus_app.command()
 def info(
     corpus: Annotated[Path, typer.Argument(help="Corpus folder.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: json_flag("Print one JSON object.") = False,
     verify: Annotated[bool, typer.Option("--verify", help="Also check every file's SHA-256.")] = False,
 ) -> None:
     """Counts per label, generator, split and identity; total duration; problems found."""

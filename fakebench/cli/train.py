@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from fakebench.cli.options import Device, seed_option
+
 
 def train_generator(
     data: Annotated[Path, typer.Argument(help="Folder of talking-face video clips with audio (searched "
@@ -19,11 +21,11 @@ def train_generator(
                                                     "or a YAML file.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in the output folder exactly where "
                                          "its last checkpoint left it.")] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: Device = "auto",
     max_minutes: Annotated[float | None, typer.Option(help="Stop (with a checkpoint) after this many minutes; "
                                                            "--resume continues.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the initial weights, noise and batches (default "
-                                                  "0; a resumed run keeps its own).")] = None,
+    seed: seed_option("Seed of the initial weights, noise and batches (default 0; a resumed run keeps its own).",
+                      optional=True) = None,
 ) -> None:
     """Train the speech-driven animation GAN (generator + frame, sequence and sync discriminators).
 
