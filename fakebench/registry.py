@@ -309,6 +309,11 @@ class Registry:
 
     # ------------------------------------------------------------------ queries
 
+    def registered(self) -> dict[str, Any]:
+        """Every registered plug-in by name, in the order they registered (after importing the built-ins)."""
+        self.discover()
+        return dict(self._entries)
+
     def names(self) -> list[str]:
         """Every registered name, ordered by the plug-ins' ``default_rank`` (then by name)."""
         self.discover()
@@ -388,4 +393,9 @@ def _is_module_or_parent(missing: str | None, module: str) -> bool:
 
 
 def _qualname(obj: Any) -> str:
+    """What makes two registrations the same plug-in: a class's or function's qualified name, or the
+    ``registry_key`` a plug-in given as data (a metric's spec) declares."""
+    key = getattr(obj, "registry_key", None)
+    if isinstance(key, str):
+        return key
     return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"

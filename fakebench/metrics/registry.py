@@ -11,19 +11,20 @@ needs a reference (the source photo or clip), which model weights it may use (na
   their sampled face frames) or of images. Metrics registered with the same function are computed in one call
   (FID and KID share their Inception features), ``names`` saying which of them were asked for.
 
-The built-in metric modules are imported on first use (`load_builtins`): they import torch, which the command
-line does not pay for until a metric runs or its help is shown.
+Two `fakebench.registry.Registry` instances hold them (`CLIP_METRICS`, `SET_METRICS`: a name is unique per
+kind, and "identity" exists as both). The built-in metric modules are imported on first use: they import torch,
+which the command line does not pay for until a metric runs or its help is shown.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from fakebench.errors import ConfigError
+from fakebench.registry import Registry
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,6 +53,11 @@ class MetricSpec:
     @property
     def needs_reference(self) -> bool:
         return self.reference == "required"
+
+    @property
+    def registry_key(self) -> str:
+        """Two registrations of one metric are the same when they name the same function."""
+        return f"{self.per}:{self.fn.__module__}.{self.fn.__qualname__}"
 
 
 @dataclass(frozen=True)
@@ -87,44 +93,35 @@ class MetricContext:
         return self.weights.get(name)
 
 
-_METRICS: dict[tuple[str, str], MetricSpec] = {}
-_loaded = False
+_NOT_METRIC_MODULES = ("registry", "measure")
+CLIP_METRICS = Registry("clip metric", "fakebench.metrics", skip=_NOT_METRIC_MODULES)
+SET_METRICS = Registry("set metric", "fakebench.metrics", skip=_NOT_METRIC_MODULES)
+
+
+def _registry(per: Per) -> Registry:
+    if per not in ("clip", "set"):
+        raise ValueError(f"per must be 'clip' or 'set', got {per!r}")
+    return CLIP_METRICS if per == "clip" else SET_METRICS
 
 
 def register_metric(name: str, *, per: Per, reference: ReferenceUse = "none", weights: Sequence[str] = (),
                     keys: Sequence[str] = (), description: str = "") -> Callable[[Callable], Callable]:
     """Decorator: register ``fn`` as metric ``name`` (per clip or per set). A name is unique per kind."""
-    if per not in ("clip", "set"):
-        raise ValueError(f"per must be 'clip' or 'set', got {per!r}")
+    registry = _registry(per)
 
     def decorate(fn: Callable) -> Callable:
-        key = (per, name)
-        old = _METRICS.get(key)
-        if old is not None and (old.fn.__module__, old.fn.__qualname__) != (fn.__module__, fn.__qualname__):
-            raise ValueError(f"{per} metric {name!r} is registered twice ({old.fn.__module__}, {fn.__module__})")
-        _METRICS[key] = MetricSpec(name=name, fn=fn, per=per, reference=reference, weights=tuple(weights),
-                                   keys=tuple(keys), description=description)
+        registry.register(name)(MetricSpec(name=name, fn=fn, per=per, reference=reference, weights=tuple(weights),
+                                           keys=tuple(keys), description=description))
         return fn
 
     return decorate
 
 
-def load_builtins() -> None:
-    """Import the built-in metric modules (once), which registers their metrics."""
-    global _loaded
-    if _loaded:
-        return
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
-    _loaded = True
-
-
 def available(per: Per) -> dict[str, MetricSpec]:
     """The registered metrics of one kind, by name: the built-ins in `BUILTIN_MODULES` order, then the others,
     each module's in registration order (whatever order the modules happened to be imported in)."""
-    load_builtins()
+    specs = list(_registry(per).registered().values())
     order = {m: i for i, m in enumerate(BUILTIN_MODULES)}
-    specs = [spec for (kind, _), spec in _METRICS.items() if kind == per]
     ranked = sorted(enumerate(specs), key=lambda e: (order.get(e[1].fn.__module__, len(order)), e[0]))
     return {spec.name: spec for _, spec in ranked}
 
