@@ -90,7 +90,10 @@ def test_measure_records_metric_errors_per_clip(capsys, clips, tmp_path):
     from dataclasses import replace
 
     write_clip(tmp_path / "mute.mp4", replace(mute, audio=np.zeros(0, np.float32), has_audio_track=False))
-    rows = run_json(capsys, "measure", str(tmp_path / "mute.mp4"), "--metrics", "sync,blink", "--json")
+    code = main(["measure", str(tmp_path / "mute.mp4"), "--metrics", "sync,blink", "--json"])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err  # done, with a metric failed on the clip
+    rows = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
     assert "sync_error" in rows[0] and "audio" in rows[0]["sync_error"]
     assert rows[0]["blink_count"] >= 0  # blink needs no audio
 
@@ -98,8 +101,26 @@ def test_measure_records_metric_errors_per_clip(capsys, clips, tmp_path):
 def test_measure_bad_metric_and_missing_reference_exit_2(capsys, clips):
     assert main(["measure", str(clips / "desync.mp4"), "--metrics", "nope"]) == 2
     assert "unknown metric" in capsys.readouterr().err
-    rows = run_json(capsys, "measure", str(clips / "desync.mp4"), "--metrics", "identity", "--json")
-    assert "--reference" in rows[0]["identity_error"]
+    assert main(["measure", str(clips / "desync.mp4"), "--metrics", "identity", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "--reference" in err and len(err.strip().splitlines()) == 1
+
+
+def test_measure_exit_codes_for_unreadable_clips_and_a_faceless_reference(capsys, clips, tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    for bad in (tmp_path / "missing.mp4", tmp_path, text):
+        assert main(["measure", str(bad), "--metrics", "blink"]) == 2, bad  # nothing could be read
+        assert "none of the 1 clip(s) could be read" in capsys.readouterr().err
+    assert main(["measure", str(clips / "desync.mp4"), str(text), "--metrics", "blink", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert "blink_count" in captured.out and "notes.mp4" in captured.err.replace("\n", "")  # good kept, bad listed
+    from PIL import Image
+
+    Image.fromarray(np.full((128, 128, 3), 200, np.uint8)).save(tmp_path / "wall.png")
+    assert main(["measure", str(clips / "desync.mp4"), "--metrics", "identity", "--reference",
+                 str(tmp_path / "wall.png")]) == 2
+    assert "reference photo" in capsys.readouterr().err
 
 
 def test_compare_without_inception_weights_reports_fd_dlib_not_fid(capsys, clips):

@@ -17,7 +17,14 @@ from typer.core import TyperCommand
 from fakebench.cli.corpus import corpus_app
 from fakebench.cli.options import DEVICE_HELP, JsonFlag, device_option, json_flag, seed_option
 from fakebench.cli.train import train_generator
-from fakebench.errors import EXIT_USER_ERROR, FakebenchError
+from fakebench.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USER_ERROR,
+    ConfigError,
+    FakebenchError,
+    InputFileError,
+)
 
 app = typer.Typer(
     name="fakebench",
@@ -72,7 +79,8 @@ def analyze(
         "sample_rate": media.get("sample_rate"),
         "audio_duration_s": media.get("audio_duration_s"),
         "audio_rms_dbfs": media.get("audio_rms_dbfs"),
-        "audio_silent": media.get("has_audio", False) and (media.get("audio_rms_dbfs") or -999) < -60,
+        # a clip without an audio track is silent too: there is no speech to measure
+        "audio_silent": not media.get("has_audio", False) or (media.get("audio_rms_dbfs") or -999) < -60,
         "truncated": media.get("truncated", False),
         "face_frames": track.face_frames,
         "faces_max": track.faces_max,
@@ -295,6 +303,13 @@ def measure(
     from fakebench.metrics.registry import parse_metrics
 
     wanted = parse_metrics(metrics, "clip")
+    if reference is None:
+        from fakebench.metrics.registry import get_metric
+
+        needing = [m for m in wanted if get_metric(m, "clip").needs_reference]
+        if needing:
+            raise ConfigError(f"--metrics {','.join(needing)} needs --reference PHOTO|CLIP (the source photo or "
+                              "the source clip of the fakes)")
     rows = []
     for row in measure_clips(clips, wanted, reference=reference, syncnet_weights=syncnet_weights,
                              facenet_weights=facenet_weights):
@@ -310,6 +325,14 @@ def measure(
                   "facenet_weights": facenet_weights}
         _write_table(table, rows, kind="metrics", config=config,
                      weights={"syncnet_v2": syncnet_weights, "facenet_vggface2": facenet_weights})
+    unreadable = [r for r in rows if "error" in r]
+    if rows and len(unreadable) == len(rows):
+        raise InputFileError(f"none of the {len(rows)} clip(s) could be read, e.g. {unreadable[0]['clip']}: "
+                             f"{unreadable[0]['error']}")
+    failed = [r for r in rows if any(k == "error" or k.endswith("_error") for k in r)]
+    if failed:
+        err.print(f"[yellow]{len(failed)} of {len(rows)} clip(s) have failed metrics[/] (listed above; exit code 1)")
+        raise typer.Exit(1)
 
 
 @app.command(cls=_MetricsHelp)
@@ -398,13 +421,20 @@ def _format_warning(message, category, filename, lineno, file=None, line=None) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script. Returns (and exits with) the exit code."""
+    """Entry point of the console script. Returns (and exits with) the exit code.
+
+    0 everything done; 1 done with some items failed (finished ones kept, failures listed); 2 the user's
+    input is wrong (one line, no traceback); 130 interrupted (finished work kept).
+    """
     args = sys.argv[1:] if argv is None else list(argv)
     verbose = "--verbose" in args or "-v" in args
     warnings.formatwarning = _format_warning
     try:
-        app(args=args, prog_name="fakebench", standalone_mode=False)
-        code = 0
+        # With standalone_mode=False click returns a command's exit code (typer.Exit) instead of exiting.
+        result = app(args=args, prog_name="fakebench", standalone_mode=False)
+        code = result if isinstance(result, int) and not isinstance(result, bool) else EXIT_OK
+        if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent Exit(130)
+            raise KeyboardInterrupt
     except FakebenchError as e:
         if verbose:
             traceback.print_exc()
@@ -412,19 +442,17 @@ def main(argv: list[str] | None = None) -> int:
         code = EXIT_USER_ERROR
     except typer.Exit as e:
         code = e.exit_code
-    except typer.Abort:
-        print("aborted", file=sys.stderr)
-        code = 130
-    except KeyboardInterrupt:
-        print("interrupted; finished work is kept", file=sys.stderr)
-        code = 130
+    except (typer.Abort, KeyboardInterrupt):
+        print("interrupted; finished work is kept (re-run the same command to resume where it can)",
+              file=sys.stderr)
+        code = EXIT_INTERRUPTED
     except typer.TyperException as e:  # usage errors (typer vendors click: no `import click`)
         show = getattr(e, "show", None)
         if callable(show):
             show()
         else:
             print(f"error: {' '.join(e.format_message().split())}", file=sys.stderr)
-        code = e.exit_code
+        code = EXIT_USER_ERROR if e.exit_code == 2 else e.exit_code
     if argv is None:
         sys.exit(code)
     return code

@@ -56,6 +56,7 @@ def import_(
         err.print(f"[yellow]warning:[/] {len(result.skipped)} unreadable clip(s) skipped, e.g. "
                   f"{result.skipped[0]['item']}: {result.skipped[0]['error']} (all listed by `fakebench corpus "
                   "info`)")
+        raise typer.Exit(1)  # done, with some items failed
 
 
 @corpus_app.command()
@@ -83,7 +84,7 @@ def build(
     Interrupted runs (even kill -9) resume where they stopped when run again with the same options: finished
     clips are never redone. A clip that fails is recorded with its error and the others go on.
     """
-    from fakebench.execution.preload import start_corpus_pool_server
+    from fakebench.corpus.workers import start_corpus_pool_server
 
     start_corpus_pool_server(executor)  # its imports run while this process loads the corpus
     from fakebench.corpus.build import BuildOptions, build_corpus, parse_generators
@@ -122,7 +123,7 @@ def demo(
     video (warp: human blink statistics, in-sync lips), marked as synthetic reference in the manifest's
     `source` column; the fakes come from the other generators.
     """
-    from fakebench.execution.preload import start_corpus_pool_server
+    from fakebench.corpus.workers import start_corpus_pool_server
 
     start_corpus_pool_server(executor, "fakebench.corpus.demo")
     from fakebench.corpus.build import parse_generators
@@ -143,7 +144,11 @@ def info(
     as_json: json_flag("Print one JSON object.") = False,
     verify: Annotated[bool, typer.Option("--verify", help="Also check every file's SHA-256.")] = False,
 ) -> None:
-    """Counts per label, generator, split and identity; total duration; problems found."""
+    """Counts per label, generator, split and identity; total duration; problems found.
+
+    Exit code 1 when a problem is found (failed clips of a build, a file whose SHA-256 does not match with
+    --verify, identities shared between splits); 0 when there is none.
+    """
     from fakebench.corpus.manifest import corpus_info, load_corpus
 
     summary = corpus_info(load_corpus(corpus), verify=verify)
@@ -151,6 +156,8 @@ def info(
         print(json.dumps(summary))
     else:
         print_info(summary)
+    if summary["problems"]:
+        raise typer.Exit(1)
 
 
 def print_info(summary: dict, console: Console = out) -> None:
