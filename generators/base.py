@@ -155,6 +155,16 @@ def create(name: str, **options: Any) -> Generator:
     return GENERATORS.create(name, **options)
 
 
+def default_generator(takes: str = "photo") -> str:
+    """The first generator in default order (``default_rank``) that takes `takes` and can run now."""
+    names = [n for n in GENERATORS.names() if getattr(GENERATORS.get(n), "takes", "photo") == takes]
+    for name in names:
+        if GENERATORS.unavailable_reason(name) is None:
+            return name
+    raise ConfigError(f"no generator that takes a {takes} can run here: "
+                      + "; ".join(f"{n}: {GENERATORS.unavailable_reason(n)}" for n in names))
+
+
 def photo_generators() -> list[str]:
     """The registered generators that animate a photo, in default order."""
     return [n for n in GENERATORS.names() if getattr(GENERATORS.get(n), "takes", "photo") == "photo"]

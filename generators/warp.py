@@ -109,7 +109,7 @@ class WarpGenerator(GeneratorBase):
     )
     min_audio_s = 0.1
     preload = ("fakebench.faces", "scipy.ndimage", "scipy.spatial")
-    default_rank = 20
+    default_rank = 10  # the default photo generator: the best that works offline with no trained weights
     reference_ok = True  # human blink statistics and in-sync lips: the demo corpus's stand-in for real video
 
     def __init__(self, **options) -> None:

@@ -226,7 +226,10 @@ def test_registry_registers_creates_and_lists():
 
 
 def test_generator_registry_lazily_finds_the_built_ins_in_default_order():
-    assert NAMES[:4] == ["sda", "warp", "static", "desync"]
+    assert NAMES[:4] == ["warp", "sda", "static", "desync"]
+    from fakebench.generators.base import default_generator
+
+    assert default_generator("photo") == "warp" and default_generator("clip") == "desync"
     assert list(GENERATORS.available()) == sorted(NAMES)
     preload = GENERATORS.preload_modules(["warp", "desync"])
     assert preload[0] == "fakebench.generators.warp" and "fakebench.generators.desync" in preload

@@ -155,8 +155,10 @@ def weights_list(
 @app.command()
 def generate(
     output: Annotated[Path, typer.Option("-o", "--output", help="Output mp4; ground truth -> OUT.json.")],
-    generator: Annotated[str, typer.Option("--generator", "-g", help="A generator's name (`fakebench generators` "
-                                                                     "lists them).")] = "sda",
+    generator: Annotated[str | None, typer.Option(
+        "--generator", "-g", help="A generator's name (`fakebench generators` lists them). Default: the first "
+        "photo generator in that list that can run (warp: the best that needs no trained weights).",
+        show_default=False)] = None,
     image: Annotated[Path | None, typer.Option(help="Face photo (generators that take a photo).")] = None,
     audio: Annotated[Path | None, typer.Option(help="Driving audio: wav, flac, mp3, m4a or a video's track. "
                                                     "With a clip generator: replaces the clip's audio.")] = None,
@@ -182,8 +184,9 @@ def generate(
     the ground truth (mouth opening, blinks, head pose, audio offset: whatever the generator did). Each
     generator checks the options it is given and refuses those it does not take.
     """
-    from fakebench.generators.base import generate_file
+    from fakebench.generators.base import default_generator, generate_file
 
+    generator = generator or default_generator("photo")
     given = {"shift_frames": shift_frames, "checkpoint": checkpoint, "fps": fps, "device": device,
              "paste_back": False if no_paste_back else None, "aligned": True if aligned else None}
     options = {k: v for k, v in given.items() if v is not None}

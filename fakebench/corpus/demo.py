@@ -71,7 +71,7 @@ class ReferenceJob:
     seed: int
     folder: str  # the reference corpus folder
     clip_id: str
-    generator: str = "warp"  # the photo generator animating it (`reference_generator()` by default)
+    generator: str  # the photo generator animating it (`reference_generator()` by default)
 
 
 def reference_generator() -> str:

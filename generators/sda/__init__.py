@@ -72,7 +72,7 @@ class SDAGenerator(GeneratorBase):
     )
     min_audio_s = 0.1
     weights = ("sda_default", "sda_grid", "sda_crema", "sda_timit")
-    default_rank = 10
+    default_rank = 20
 
     @classmethod
     def check_available(cls, checkpoint: Any = None, **options: Any) -> str | None:
