@@ -38,5 +38,9 @@ class WeightsError(FakebenchError):
     """Model weights that are missing, corrupt, unsafe, or of the wrong architecture."""
 
 
+class UnverifiedWeightsError(WeightsError):
+    """A weights file that is there and loadable but is not the published one (its size or SHA-256 differs)."""
+
+
 class ConfigError(FakebenchError):
     """A bad option value or configuration file."""

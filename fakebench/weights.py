@@ -16,16 +16,20 @@ import pickletools
 import re
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from fakebench.errors import FakebenchError, InputFileError, WeightsError
+from fakebench.errors import FakebenchError, InputFileError, UnverifiedWeightsError, WeightsError
 from fakebench.io import atomic_write
 
 ENV_VAR = "FAKEBENCH_WEIGHTS"
+# Opt-in to weights whose size or SHA-256 is not the published one (a user's own fine-tuned model, a re-export).
+# An environment variable, so that worker processes inherit what the command line said.
+ALLOW_UNVERIFIED_ENV = "FAKEBENCH_ALLOW_UNVERIFIED_WEIGHTS"
+ALLOW_UNVERIFIED_FLAG = "--allow-unverified-weights"
 # The weights fakebench ships as package data (fakebench/data/weights, installed with the wheel): always searched,
 # after $FAKEBENCH_WEIGHTS.
 BUNDLED_DIR = Path(__file__).resolve().parent / "data" / "weights"
@@ -290,8 +294,45 @@ def find_weight(
             )
         raise WeightsError(_missing_message(spec, found.searched, option))
     if verify:
-        verify_sha256(found.path, spec)
+        try:
+            verify_sha256(found.path, spec)
+        except UnverifiedWeightsError as e:
+            if not unverified_allowed():
+                raise UnverifiedWeightsError(
+                    f"{e.one_line()}. If it is your own file on purpose, pass {ALLOW_UNVERIFIED_FLAG} "
+                    f"(or set {ALLOW_UNVERIFIED_ENV}=1): it is then loaded, still safely, and every result it "
+                    "gives is labelled weights_verified: false") from None
+            if name not in _UNVERIFIED_IN_USE:
+                warnings.warn(f"{name}: using {found.path}, which is not the published file (size or SHA-256 "
+                              "differs); results are labelled weights_verified: false", stacklevel=2)
+            _UNVERIFIED_IN_USE[name] = str(found.path)
     return found.path
+
+
+_UNVERIFIED_IN_USE: dict[str, str] = {}
+
+
+def unverified_allowed() -> bool:
+    """Whether weights that fail their published size or SHA-256 may be used (`ALLOW_UNVERIFIED_ENV`)."""
+    return os.environ.get(ALLOW_UNVERIFIED_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def allow_unverified_weights(allow: bool = True) -> None:
+    """Allow (or stop allowing) unverified weights in this process and the worker processes it starts."""
+    if allow:
+        os.environ[ALLOW_UNVERIFIED_ENV] = "1"
+    else:
+        os.environ.pop(ALLOW_UNVERIFIED_ENV, None)
+
+
+def unverified_in_use() -> dict[str, str]:
+    """{weights name: path} of the unverified files this process has used so far."""
+    return dict(_UNVERIFIED_IN_USE)
+
+
+def weights_verified(names: Iterable[str]) -> bool:
+    """False when any of the weights ``names`` was used unverified in this process."""
+    return not any(name in _UNVERIFIED_IN_USE for name in names)
 
 
 def _missing_message(spec: WeightSpec, searched: list[Path], option: str | None) -> str:
@@ -342,7 +383,8 @@ def verify_sha256(path: str | os.PathLike[str], spec: WeightSpec) -> Literal["ok
         if spec.bundled_sha256 and path.resolve() == (BUNDLED_DIR / spec.filename).resolve():
             for member, expected in spec.bundled_sha256:
                 if sha256_of(path / member) != expected:
-                    raise WeightsError(f"{path / member} is not the {spec.name} file fakebench was committed with "
+                    raise UnverifiedWeightsError(
+                                       f"{path / member} is not the {spec.name} file fakebench was committed with "
                                        f"(SHA-256 expected {expected}, got {sha256_of(path / member)}); reinstall "
                                        "fakebench (or, in a git checkout, git checkout -- fakebench/data/weights)")
             return "ok"
@@ -355,7 +397,7 @@ def verify_sha256(path: str | os.PathLike[str], spec: WeightSpec) -> Literal["ok
     expected = spec.sha256 or spec.sha256_prefix or ""
     if not actual.startswith(expected):
         wanted = expected if spec.sha256 else f"one starting {expected}"
-        raise WeightsError(
+        raise UnverifiedWeightsError(
             f"{path} is not the known {spec.name} weights: SHA-256 expected {wanted}, got {actual}; "
             f"the file is corrupt or a different release. Get it again from {spec.source}"
         )
@@ -365,7 +407,7 @@ def verify_sha256(path: str | os.PathLike[str], spec: WeightSpec) -> Literal["ok
 def _check_size(path: Path, spec: WeightSpec) -> None:
     size = path.stat().st_size
     if spec.size is not None and size != spec.size:
-        raise WeightsError(
+        raise UnverifiedWeightsError(
             f"{path} is {size} bytes but the known {spec.name} weights are {spec.size} bytes; "
             f"the file is truncated, corrupt or a different release. Get it again from {spec.source}"
         )

@@ -28,3 +28,22 @@ def test_shared_options_have_one_declaration_and_flags_no_placeholder():
                 assert param.default is None and not param.show_default, path
                 seen.setdefault("workers", []).append(path)
     assert len(seen["json"]) >= 4 and len(seen["device"]) >= 3 and len(seen["workers"]) >= 2, seen
+
+
+def test_no_command_shows_a_value_placeholder_after_an_on_off_flag():
+    """`<bool>` after a flag reads as if it took a value, and `--resume true` is then rejected."""
+    from fakebench.cli import main
+
+    flags = 0
+    for path, command in _commands(typer.main.get_command(app)):
+        if any(getattr(p, "is_flag", False) for p in command.params):
+            flags += 1
+        import contextlib
+        import io
+
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text):
+            assert main([*path, "--help"]) == 0
+        assert "<bool>" not in text.getvalue(), path
+        assert "--help" in text.getvalue(), path
+    assert flags >= 8

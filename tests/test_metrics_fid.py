@@ -3,7 +3,6 @@ frame sampling and the offline substitute (fd_dlib) when the Inception weights a
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from pathlib import Path
 
@@ -130,12 +129,16 @@ def test_fid_equals_pytorch_fid_on_the_same_images_and_weights(tmp_path: Path, a
             their_distance = float(calculate_frechet_distance(*_block(*stats["real"]),
                                                               *_block(*stats["fake"])))
 
-        spec = weights.KNOWN_WEIGHTS["inception_fid"]
-        mp.setitem(weights.KNOWN_WEIGHTS, "inception_fid", dataclasses.replace(spec, sha256_prefix=None))
+        with pytest.raises(WeightsError, match="--allow-unverified-weights"):  # refused by default
+            fid.set_metrics(str(folders["real"]), str(folders["fake"]), metrics=("fid",))
+        mp.setenv(weights.ALLOW_UNVERIFIED_ENV, "1")  # the user's opt-in: own weights, results labelled
+        mp.setattr(weights, "_UNVERIFIED_IN_USE", {})
         mp.setattr(fid, "frechet_distance", frechet_spy)
         mp.setattr(fid, "kid", kid_spy)
         with pytest.warns(UserWarning, match="fewer than the 2048 feature dimensions"):
             out = fid.set_metrics(str(folders["real"]), str(folders["fake"]), metrics=("fid", "kid"))
+        assert out["weights_verified"] is False
+        assert weights.unverified_in_use() == {"inception_fid": str(checkpoint)}
 
     # features: all 2048 dimensions of every image
     ours_real, ours_fake = calls["kid"]

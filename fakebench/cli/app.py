@@ -12,10 +12,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperOption
 
 from fakebench.cli.corpus import corpus_app
-from fakebench.cli.options import DEVICE_HELP, JsonFlag, device_option, json_flag, seed_option
+from fakebench.cli.options import (
+    DEVICE_HELP,
+    AllowUnverifiedWeights,
+    JsonFlag,
+    device_option,
+    json_flag,
+    seed_option,
+)
 from fakebench.cli.train import train_generator
 from fakebench.errors import (
     EXIT_INTERRUPTED,
@@ -25,6 +32,16 @@ from fakebench.errors import (
     FakebenchError,
     InputFileError,
 )
+
+_value_type_shown = TyperOption.display_type_rich
+
+
+def _no_placeholder_on_flags(self: TyperOption, ctx) -> str | None:
+    # typer shows "<bool>" after an on/off flag, as if it took a value (`--json true` is then rejected).
+    return None if self.is_flag else _value_type_shown(self, ctx)
+
+
+TyperOption.display_type_rich = _no_placeholder_on_flags  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="fakebench",
@@ -293,6 +310,7 @@ def measure(
                                                               "$FAKEBENCH_WEIGHTS, torch caches); "
                                                               "adds facenet_cosine.")]
     = None,
+    allow_unverified_weights: AllowUnverifiedWeights = False,
 ) -> None:
     """Per-clip metrics: lip-sync offset/confidence, blinks, identity distance, image quality.
 
@@ -306,6 +324,8 @@ def measure(
     from fakebench.metrics.registry import parse_metrics
 
     wanted = parse_metrics(metrics, "clip")
+    _check_given_weights({"syncnet_v2": (syncnet_weights, "--syncnet-weights"),
+                          "facenet_vggface2": (facenet_weights, "--facenet-weights")}, allow_unverified_weights)
     if reference is None:
         from fakebench.metrics.registry import get_metric
 
@@ -351,6 +371,7 @@ def compare(
     = None,
     seed: seed_option("Seed for KID subsets.") = 0,
     as_json: json_flag("Print one JSON object.") = False,
+    allow_unverified_weights: AllowUnverifiedWeights = False,
 ) -> None:
     """Set metrics between real and fake: FID and KID (pytorch-fid's Inception), fd_dlib, identity.
 
@@ -359,13 +380,26 @@ def compare(
     from fakebench.metrics.measure import compare_sets
     from fakebench.metrics.registry import parse_metrics
 
-    result = compare_sets(real, fake, parse_metrics(metrics, "set"), frames_per_clip=frames_per_clip,
+    wanted = parse_metrics(metrics, "set")
+    _check_given_weights({"inception_fid": (inception_weights, "--inception-weights")}, allow_unverified_weights)
+    result = compare_sets(real, fake, wanted, frames_per_clip=frames_per_clip,
                           crop=crop, inception_weights=str(inception_weights) if inception_weights else None,
                           seed=seed)
     if as_json:
         print(json.dumps(_jsonable(result)))
     else:
         _print_table(f"{real} vs {fake}", {k: _short(v) for k, v in result.items()})
+
+
+def _check_given_weights(given: dict[str, tuple[Path | None, str]], allow_unverified: bool) -> None:
+    """Weights files given on the command line are checked before any clip is read (refused: exit 2)."""
+    from fakebench.weights import allow_unverified_weights, find_weight
+
+    if allow_unverified:
+        allow_unverified_weights()
+    for name, (path, option) in given.items():
+        if path is not None:
+            find_weight(name, path, option=option)
 
 
 def _jsonable(value):

@@ -36,7 +36,18 @@ def workers_option(help: str = WORKERS_HELP) -> Any:
     return Annotated[int | None, typer.Option("--workers", help=help, show_default=False)]
 
 
+def allow_unverified_weights_flag() -> Any:
+    from fakebench.weights import ALLOW_UNVERIFIED_ENV, ALLOW_UNVERIFIED_FLAG
+
+    return Annotated[bool, typer.Option(
+        ALLOW_UNVERIFIED_FLAG, show_default=False,
+        help=f"Use weights files whose size or SHA-256 is not the published one (your own model), as "
+             f"{ALLOW_UNVERIFIED_ENV}=1 does; they are still loaded safely, and every result says "
+             "weights_verified: false. Without it such a file is refused (exit 2).")]
+
+
 JsonFlag = json_flag()
+AllowUnverifiedWeights = allow_unverified_weights_flag()
 Device = device_option()
 Seed = seed_option()
 Workers = workers_option()

@@ -45,7 +45,7 @@ from fakebench.devices import resolve_device
 from fakebench.errors import ConfigError, InputFileError, WeightsError
 from fakebench.media import IMAGE_EXTENSIONS
 from fakebench.metrics.registry import MetricContext, register_metric
-from fakebench.weights import KNOWN_WEIGHTS, find_weight, load_checkpoint, locate
+from fakebench.weights import KNOWN_WEIGHTS, find_weight, load_checkpoint, locate, weights_verified
 
 if TYPE_CHECKING:
     from fakebench.faces import FaceTrack
@@ -407,7 +407,7 @@ def _inception_metrics(a: Samples, b: Samples, wanted: set[str], notes: list[str
         return out | ({"fid_substitute": "fd_dlib"} if "fid" in wanted else {})
     model = load_inception(found, device=device)
     fa, fb = (inception_features(s.images, model, batch_size) for s in (a, b))
-    out: dict = {"inception_weights": str(found)}
+    out: dict = {"inception_weights": str(found), "weights_verified": weights_verified(["inception_fid"])}
     if "fid" in wanted:
         out |= _frechet("fid", fa, fb, INCEPTION_FEATURES, notes)
     if "kid" in wanted:

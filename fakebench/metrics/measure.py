@@ -20,6 +20,7 @@ from fakebench.faces import face_frame_indices, photo_face, subset_track
 from fakebench.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Clip, probe, read_image
 from fakebench.metrics.registry import MetricContext, Reference, available, get_metric, parse_metrics
 from fakebench.samples import Sample
+from fakebench.weights import weights_verified
 
 ANALYSIS_MODELS = "MTCNN (facenet-pytorch) + dlib shape_predictor_68"
 
@@ -51,8 +52,10 @@ def measure_clips(clips: Iterable[Sample | str | os.PathLike], metrics: Sequence
     """One flat row per clip (a Sample or a path): its metrics, the analysis it used, and `<metric>_error` for a
     metric that failed.
 
-    A metric that cannot run on a clip (no audio for sync, no face…) records its one-line error in the row
-    and the other metrics still run; a clip that cannot be read at all gets a row with `error`. ``weights``
+    A metric that cannot run on a clip (silent audio for sync, no face…) records its one-line error in the row
+    and the other metrics still run; a clip that cannot be read at all gets a row with `error`. A metric that
+    does not apply to a clip records why as `<metric>_skipped` (sync on a visual-only clip, one without any
+    audio track: ``sync_skipped: "no audio track"``); a skip is not a failure. ``weights``
     gives weights files by name (`fakebench.weights.KNOWN_WEIGHTS`); ``syncnet_weights`` and ``facenet_weights``
     are the two the command line takes.
     """
@@ -81,6 +84,7 @@ def measure_clips(clips: Iterable[Sample | str | os.PathLike], metrics: Sequence
                     row.setdefault("warnings", []).append(f"{spec.name}: {w.message}")
             except FakebenchError as e:
                 row[f"{spec.name}_error"] = e.one_line()
+        row["weights_verified"] = weights_verified(w for spec in specs for w in spec.weights)
         if made_here:
             sample.release()  # bounded memory over many clips
         yield row
@@ -155,6 +159,7 @@ def compare_sets(real: str | os.PathLike | Sequence[Sample], fake: str | os.Path
     out: dict[str, Any] = {"real": _describe(real), "fake": _describe(fake)}
     for fn, names in groups.items():
         out |= fn(sides[0], sides[1], names, ctx)
+    out["weights_verified"] = weights_verified(w for name in wanted for w in get_metric(name, "set").weights)
     return out
 
 
