@@ -354,10 +354,10 @@ def _frames_of(p: Path, c: av.container.InputContainer, *, chunk_frames: int, ma
         truncated = True
         warnings.warn(f"{p}: decoding stopped after {decoded} frames ({_reason(damage[0])}); "
                       "kept the decodable part", TruncatedMediaWarning, stacklevel=2)
-    if not truncated and vs.frames and decoded and decoded < 0.9 * vs.frames and start_s == 0 \
-            and duration_s is None:
+    promised = _promised_frames(vs, fps)
+    if not truncated and promised and decoded and decoded < promised and start_s == 0 and duration_s is None:
         truncated = True
-        warnings.warn(f"{p}: only {decoded} of {vs.frames} frames could be decoded; the file looks "
+        warnings.warn(f"{p}: only {decoded} of {promised} frames could be decoded; the file looks "
                       "truncated; kept the decodable part", TruncatedMediaWarning, stacklevel=2)
     if truncated_out is not None:
         truncated_out.append(truncated)
@@ -368,6 +368,18 @@ def _frames_of(p: Path, c: av.container.InputContainer, *, chunk_frames: int, ma
     if decoded == 0:
         raise MediaError(f"{p} has a video stream but no frame could be decoded; the file is corrupt "
                          "or truncated; re-encode or re-download it")
+
+
+def _promised_frames(vs: av.video.stream.VideoStream, fps: float) -> int:
+    """How many frames the container says the stream presents (0: it does not say).
+
+    The sample index (``vs.frames``) counts every stored frame; an edit list can present fewer (a clip cut
+    without re-encoding keeps its samples but shortens the duration), so the smaller of the two counts.
+    """
+    by_duration = float(vs.duration * vs.time_base * fps) if vs.duration and vs.time_base else 0.0
+    if vs.frames and (not by_duration or by_duration >= vs.frames - 1):
+        return int(vs.frames)
+    return int(math.floor(by_duration + 1e-6))
 
 
 def _decode_until_damage(p: Path, c: av.container.InputContainer, vs: av.video.stream.VideoStream,

@@ -479,6 +479,36 @@ def test_truncated_mp4_reads_what_is_decodable_and_warns(tmp_path: Path, noise_c
     assert clip.audio.size < complete.audio.size
 
 
+@pytest.mark.parametrize("fraction", [0.99, 0.97])
+def test_a_few_frames_lost_at_the_end_still_say_truncated(tmp_path: Path, noise_clip, fraction: float) -> None:
+    """A damaged end that costs only the last frames (no decoder error, just fewer frames than the index
+    promises) is flagged too: before, anything above 90 % of the frames passed as complete."""
+    full, complete = noise_clip
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full.read_bytes()[: int(full.stat().st_size * fraction)])
+    with pytest.warns(TruncatedMediaWarning, match=r"of 50 frames could be decoded"):
+        clip = read_clip(cut)
+    assert clip.truncated is True and 40 <= clip.n_frames < 50
+    np.testing.assert_array_equal(clip.frames, complete.frames[: clip.n_frames])
+
+
+def test_promised_frames_follow_an_edit_list_that_shortens_the_stream() -> None:
+    """A clip cut without re-encoding keeps all its samples (index: 265) but presents 5.06 s (151.7 frames at
+    29.97 fps); decoders output only the presented ones, which is not truncation. No index (MPEG-PS): the
+    duration says."""
+    from types import SimpleNamespace
+
+    from fakebench.media import _promised_frames
+
+    def stream(frames, duration, time_base=Fraction(1, 90000)):
+        return SimpleNamespace(frames=frames, duration=duration, time_base=time_base)
+
+    assert _promised_frames(stream(265, 455580), 30000 / 1001) == 151
+    assert _promised_frames(stream(50, 50 * 3600), 25.0) == 50
+    assert _promised_frames(stream(0, 268200), 25.0) == 74  # 2.98 s
+    assert _promised_frames(stream(0, None), 25.0) == 0
+
+
 def test_mp4_cut_inside_the_second_frame_keeps_the_first(tmp_path: Path, noise_clip) -> None:
     full, complete = noise_clip
     with av.open(str(full)) as c:
