@@ -3,7 +3,8 @@
 ``sample.clip`` decodes the file once (`fakebench.media.read_clip`: one container open for the video, the
 audio and the container facts); ``sample.track`` is the face analysis of that decoded clip, cached on disk
 under the file's content hash (`fakebench.faces.file_content_key`), the same entry ``analyze(path)`` uses.
-The file is hashed once per Sample. With a warm cache ``sample.track`` needs no decoding at all, so code that
+A corpus clip whose dataset keeps the audio apart (its manifest's ``audio_path``) carries that audio. The
+file is hashed once per Sample. With a warm cache ``sample.track`` needs no decoding at all, so code that
 only needs tracks (or needs the track first, to choose frames) decodes nothing it does not use.
 
 Both are computed lazily and kept on the Sample; a Sample is otherwise a value (frozen). Metrics, detectors and
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fakebench.faces import AnalysisOptions, FaceTrack, analyze, cached_track, file_content_key
-from fakebench.media import Clip, read_clip
+from fakebench.media import Clip, read_audio, read_clip
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,9 +74,14 @@ class Sample:
 
     @property
     def clip(self) -> Clip:
-        """The decoded clip: frames at a constant rate and mono audio (decoded once, then kept)."""
+        """The decoded clip: frames at a constant rate and mono audio (decoded once, then kept). A corpus clip
+        whose audio is a separate file (``meta["audio_path"]``) carries that file's audio."""
         if "clip" not in self._cache:
-            self._cache["clip"] = read_clip(self.path)
+            clip = read_clip(self.path)
+            audio_path = self.meta.get("audio_path")
+            if isinstance(audio_path, str | os.PathLike) and str(audio_path):
+                clip = clip.with_audio(*read_audio(audio_path))
+            self._cache["clip"] = clip
         return self._cache["clip"]
 
     @property

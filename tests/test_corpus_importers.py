@@ -180,7 +180,7 @@ def test_wrong_layout_says_what_was_expected_and_found(tmp_path, media, capsys):
 def test_all_clips_unreadable_and_duplicate_names(tmp_path, media, capsys):
     src = tmp_path / "mine"
     put(media, "damaged", src / "real" / "alice" / "a1.mp4")
-    put(media, "mute", src / "real" / "alice" / "a2.mp4")  # no audio at all
+    put(media, "damaged", src / "real" / "alice" / "a2.mp4")  # (a clip without audio imports: visual-only)
     code, _, err = run(capsys, "corpus", "import", "folder", src, "-o", tmp_path / "corpus")
     assert_user_error(code, "", err, "none of the 2 clips", "could be read")
     (src / "clips.csv").write_text("path,label\nreal/alice/a1.mp4,real\nreal/alice/a1.mp4,real\n")

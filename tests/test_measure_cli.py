@@ -89,7 +89,8 @@ def test_measure_records_metric_errors_per_clip(capsys, clips, tmp_path):
     mute = read_clip(clips / "real" / "astronaut.mp4")
     from dataclasses import replace
 
-    write_clip(tmp_path / "mute.mp4", replace(mute, audio=np.zeros(0, np.float32), has_audio_track=False))
+    # a silent audio track (a clip with no track at all is visual-only: sync is skipped, see test_visual_only)
+    write_clip(tmp_path / "mute.mp4", replace(mute, audio=np.zeros_like(mute.audio)))
     code = main(["measure", str(tmp_path / "mute.mp4"), "--metrics", "sync,blink", "--json"])
     captured = capsys.readouterr()
     assert code == 1, captured.err  # done, with a metric failed on the clip

@@ -9,6 +9,11 @@ tells nothing apart. Each real clip is one task of
 `fakebench.execution.run_tasks` whose parts are its output clips: the clip is decoded, trimmed and its
 identity frame chosen once for all of them; a finished output is never redone, a failed one is recorded
 and retried on the next run. Splits are inherited from the source clip's identity.
+
+A visual-only real clip (``has_audio`` false in the manifest) is written untrimmed (there is no speech to trim
+by) and is never chosen to drive another clip's fake. With ``--audio own`` its fakes are skipped, not failed:
+every generator is driven by the clip's own audio, which it lacks; the reason is on the real clip's manifest
+row (``fakes_skipped``) and in ``corpus.json`` (``skipped``). With another clip's audio its fakes are made.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from fakebench.media import Clip, speech_cut, trim_silence
 from fakebench.progress import Progress, or_silent
 
 AUDIO_MODES = ("own", "other-same-identity", "other")
+NO_AUDIO = "no audio track"
 STATE = ".build-state"
 MEDIA = "media"
 
@@ -79,6 +85,7 @@ class ClipJob:
     checkpoint: str | None = None
     device: str = "auto"
     problem: str | None = None  # known before running (e.g. no other clip to take audio from)
+    fakes_skipped: str | None = None  # the real clip's own job: why none of its fakes is made (no audio track)
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,7 @@ class BuildResult:
     clips: int
     summary: RunSummary
     skipped_generators: dict[str, str] = field(default_factory=dict)
+    skipped_fakes: dict[str, str] = field(default_factory=dict)  # fake clip id -> why it is not made (not a failure)
 
 
 def parse_generators(text: str | None) -> tuple[str, ...]:
@@ -155,7 +163,13 @@ def run_build(corpus: Corpus, output: Path, options: BuildOptions, *, workers: i
     generators = tuple(g for g in options.generators if g not in skipped)
     _remove_stale_temporaries(output / MEDIA)
     plugins = tuple(sorted({GENERATORS.get(g).__module__ for g in generators}))
-    total = len(real) * (1 + len(generators) * options.per_clip)
+    skipped_clips = sorted(fakes_skipped(real, options)) if generators else []
+    skipped_fakes = {f"{clip_id}.{g}.{k}": fakes_skipped_reason() for clip_id in skipped_clips
+                     for g in generators for k in range(options.per_clip)}
+    if skipped_clips:
+        or_silent(progress).note(f"no fakes of {len(skipped_clips)} visual-only clip(s) "
+                                 f"({_few_ids(skipped_clips)}): {fakes_skipped_reason()}")
+    total = len(real) * (1 + len(generators) * options.per_clip) - len(skipped_fakes)
     summary = run_tasks(make_clip_group, plan_tasks(corpus.folder, real, output, options, generators),
                         output / STATE, executor=executor, workers=workers, total=total,
                         description=f"building {output.name}", progress=progress, ray_address=ray_address,
@@ -168,9 +182,33 @@ def run_build(corpus: Corpus, output: Path, options: BuildOptions, *, workers: i
                 + corpus.meta.get("problems", []))
     if rows:
         meta = {**corpus_meta_of(output), "complete": not failures and not skipped, "problems": problems,
+                "skipped": [{"item": k, "reason": v} for k, v in sorted(skipped_fakes.items())],
                 "built_from": str(corpus.folder.resolve())}
         write_corpus(output, make_manifest(rows), meta)
-    return BuildResult(folder=output, clips=len(rows), summary=summary, skipped_generators=skipped)
+    return BuildResult(folder=output, clips=len(rows), summary=summary, skipped_generators=skipped,
+                       skipped_fakes=skipped_fakes)
+
+
+def _few_ids(ids: list[str], n: int = 3) -> str:
+    return ", ".join(ids[:n]) + (f" and {len(ids) - n} more" if len(ids) > n else "")
+
+
+def has_audio(row: dict[str, Any]) -> bool:
+    """Whether a manifest row's clip has audio (a manifest older than the column: yes)."""
+    value = row.get("has_audio", True)
+    return True if _missing(value) else bool(value)
+
+
+def fakes_skipped_reason() -> str:
+    return (f"{NO_AUDIO}: with --audio own every generator is driven by the clip's own audio (use --audio "
+            "other-same-identity or other to make them from another clip's)")
+
+
+def fakes_skipped(real: pd.DataFrame, options: BuildOptions) -> dict[str, str]:
+    """The real clips whose fakes are skipped, not made (visual-only clips with --audio own), with the reason."""
+    if options.audio != "own":
+        return {}
+    return {row["clip_id"]: fakes_skipped_reason() for row in real.to_dict("records") if not has_audio(row)}
 
 
 def corpus_meta_of(folder: Path) -> dict[str, Any]:
@@ -209,11 +247,13 @@ def plan_tasks(real_folder: Path, real: pd.DataFrame, output: Path, options: Bui
     for clip_id, row in rows.items():
         by_identity[row["identity"]].append(clip_id)
     ids = sorted(rows)
+    skipping = fakes_skipped(real, options)
     for clip_id in ids:
         row = rows[clip_id]
+        why_not = skipping.get(clip_id) if generators else None
         jobs = [ClipJob(clip_id=clip_id, generator=None, source=row, audio=row,
-                        seed=task_seed(options.seed, clip_id), output=str(output))]
-        for generator in generators:
+                        seed=task_seed(options.seed, clip_id), output=str(output), fakes_skipped=why_not)]
+        for generator in generators if why_not is None else ():
             for k in range(options.per_clip):
                 fake_id = f"{clip_id}.{generator}.{k}"
                 seed = task_seed(options.seed, fake_id)
@@ -238,15 +278,16 @@ def _missing(value: Any) -> bool:
 
 def choose_audio(clip_id: str, rows: dict[str, dict], by_identity: dict[str, list[str]], ids: list[str],
                  mode: str, seed: int) -> tuple[str | None, str | None]:
-    """The clip whose audio drives a fake of `clip_id`: (its id, None), or (None, why there is none)."""
+    """The clip whose audio drives a fake of `clip_id`: (its id, None), or (None, why there is none). A visual-only
+    clip has no audio to give."""
     if mode == "own":
         return clip_id, None
     identity = rows[clip_id]["identity"]
     if mode == "other-same-identity":
-        candidates = [c for c in by_identity[identity] if c != clip_id]
+        candidates = [c for c in by_identity[identity] if c != clip_id and has_audio(rows[c])]
         why = f"identity {identity} has no other clip to take audio from (--audio other-same-identity)"
     else:
-        candidates = [c for c in ids if rows[c]["identity"] != identity]
+        candidates = [c for c in ids if rows[c]["identity"] != identity and has_audio(rows[c])]
         why = "no clip of another identity to take audio from (--audio other)"
     if not candidates:
         return None, why
@@ -318,19 +359,24 @@ def make_clip(job: ClipJob, source_clip: SourceClip | None = None) -> dict[str, 
     return {
         "clip_id": job.clip_id, "path": relative.as_posix(), "label": "real" if job.generator is None else "fake",
         "generator": job.generator, "identity": source["identity"], "source_clip": source["clip_id"],
-        "audio_source": job.audio["clip_id"], "split": source["split"], "fps": clip.fps,
-        "sample_rate": clip.sample_rate, "n_frames": clip.n_frames, "duration_s": round(clip.duration_s, 4),
-        "sha256": file_sha256(target), "ground_truth": truth_relative, "source": source.get("source"),
+        "audio_source": job.audio["clip_id"] if clip.has_audio else None, "split": source["split"],
+        "fps": clip.fps, "sample_rate": clip.sample_rate if clip.has_audio else 0, "n_frames": clip.n_frames,
+        "duration_s": round(clip.duration_s, 4), "sha256": file_sha256(target), "ground_truth": truth_relative,
+        "source": source.get("source"), "has_audio": clip.has_audio,
+        **({"fakes_skipped": job.fakes_skipped} if job.fakes_skipped else {}),
     }
 
 
 def read_trimmed(row: dict[str, Any]) -> tuple[Clip, list[float]]:
-    """The clip of a manifest row (audio from its separate file when it has one), silence trimmed."""
+    """The clip of a manifest row (audio from its separate file when it has one), silence trimmed; a visual-only
+    clip (``has_audio`` false) whole, as it is."""
     from fakebench.media import read_audio, read_clip
 
     clip = read_clip(row["path"])
     if row.get("audio_path"):
         clip = clip.with_audio(*read_audio(row["audio_path"]))
+    if not has_audio(row) and not clip.has_audio_track:
+        return clip, [0.0, round(clip.duration_s, 4)]
     if not clip.has_audio:
         raise AudioError(f"{row['path']} has no audio; a talking-face clip needs its speech")
     return trim_silence(clip)

@@ -4,6 +4,12 @@ Each importer knows its dataset's real layout and takes identities (and labels, 
 from the dataset's structure. Media are linked (symlinks, the default) or copied into ``CORPUS/media``;
 the manifest points there with relative paths. Files that cannot be read are skipped, counted, and
 listed in ``corpus.json`` (``fakebench corpus info`` shows them).
+
+A clip's audio is its own audio track, or the separate audio file its dataset keeps apart (GRID, CREMA-D), or,
+for a video without an audio track, an audio file of the same name beside it (``clip.wav``, ``.flac``, ``.m4a``,
+``.mp3`` or ``.ogg``, in that order of preference); a separate file is linked or copied beside the clip and named
+in the manifest's ``audio_path``. A clip with none of these is imported as visual-only (``has_audio`` false, no
+``audio_source``, ``sample_rate`` 0), as visual-only datasets are; audio-driven steps skip it.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from fakebench.io import atomic_symlink, atomic_write
 from fakebench.media import VIDEO_EXTENSIONS
 from fakebench.progress import Progress, track
 
-AUDIO_EXTS = {".wav", ".flac"}
+AUDIO_EXTS = (".wav", ".flac", ".m4a", ".mp3", ".ogg")  # separate audio files, in order of preference
 FAKEAVCELEB_CATEGORIES = ("RealVideo-RealAudio", "FakeVideo-RealAudio", "RealVideo-FakeAudio", "FakeVideo-FakeAudio")
 LRS_SUBSETS = {"main", "pretrain", "trainval", "test", "val"}
 
@@ -50,7 +56,7 @@ class FoundClip:
     identity: str
     name: str  # unique within the dataset; becomes the clip id
     label: str = "real"
-    audio: Path | None = None  # separate audio file, when the dataset keeps audio apart
+    audio: Path | None = None  # separate audio file, when the dataset keeps audio apart (else see audio_beside)
     generator: str | None = None
     columns: dict[str, Any] = field(default_factory=dict)  # dataset-specific manifest columns
 
@@ -296,30 +302,42 @@ def _import_clip(clip: FoundClip, out: Path, mode: str, layout: str) -> dict[str
     info = probe(clip.video)
     if not info.has_video or info.is_image:
         raise MediaError(f"{clip.video} has no video stream")
-    sample_rate = info.sample_rate
-    if clip.audio is not None:
-        audio_info = probe(clip.audio)
+    audio = clip.audio
+    if audio is None and not info.has_audio:
+        audio = audio_beside(clip.video)  # a visual-only video with its audio kept beside it
+    sample_rate = info.sample_rate if info.has_audio else 0
+    if audio is not None:
+        audio_info = probe(audio)
         if not audio_info.has_audio:
-            raise MediaError(f"{clip.audio} has no audio stream")
+            raise MediaError(f"{audio} has no audio stream")
         sample_rate = audio_info.sample_rate
-    elif not info.has_audio:
-        raise MediaError(f"{clip.video} has no audio track and no separate audio file was found beside it")
+    has_audio = audio is not None or info.has_audio  # else a visual-only clip
     video_rel = Path("media") / clip.identity / f"{clip.name}{clip.video.suffix.lower()}"
     _place(clip.video, out / video_rel, mode)
     audio_rel = None
-    if clip.audio is not None:
-        audio_rel = Path("media") / clip.identity / f"{clip.name}.audio{clip.audio.suffix.lower()}"
-        _place(clip.audio, out / audio_rel, mode)
+    if audio is not None:
+        audio_rel = Path("media") / clip.identity / f"{clip.name}.audio{audio.suffix.lower()}"
+        _place(audio, out / audio_rel, mode)
     n_frames = info.n_frames_estimate
     return {
         "clip_id": clip.name, "path": video_rel.as_posix(), "label": clip.label, "generator": clip.generator,
-        "identity": clip.identity, "source_clip": clip.name, "audio_source": clip.name,
+        "identity": clip.identity, "source_clip": clip.name, "audio_source": clip.name if has_audio else None,
         "split": clip.columns.get("split"), "fps": info.fps, "sample_rate": sample_rate, "n_frames": n_frames,
         "duration_s": round(n_frames / info.fps, 4) if info.fps else info.duration_s,
-        "sha256": file_sha256(clip.video), "ground_truth": None, "source": layout,
+        "sha256": file_sha256(clip.video), "ground_truth": None, "source": layout, "has_audio": has_audio,
         "audio_path": audio_rel.as_posix() if audio_rel else None,
         **{k: v for k, v in clip.columns.items() if k != "split"},
     }
+
+
+def audio_beside(video: Path) -> Path | None:
+    """An audio file of the same name next to `video` (``clip.wav`` for ``clip.mp4``), in `AUDIO_EXTS` order."""
+    for ext in AUDIO_EXTS:
+        for suffix in (ext, ext.upper()):
+            candidate = video.with_suffix(suffix)
+            if candidate.is_file():
+                return candidate
+    return None
 
 
 def _place(src: Path, target: Path, mode: str) -> None:

@@ -26,5 +26,7 @@ LAYOUTS: dict[str, str] = {
     "folder": (
         "folder: SRC/real/ and SRC/fake/, each with one subfolder per identity (SRC/real/alice/clip1.mp4); a clip "
         "directly in real/ or fake/ is its own identity. Or a CSV file as SRC with columns path and label "
-        "(real|fake), optionally identity, generator and split; paths relative to the CSV's folder."),
+        "(real|fake), optionally identity, generator and split; paths relative to the CSV's folder. A video "
+        "without an audio track takes the audio file of the same name beside it (clip1.wav, .flac, .m4a, .mp3 or "
+        ".ogg); with neither it is imported as visual-only (has_audio false; audio-driven steps skip it)."),
 }

@@ -35,22 +35,27 @@ SYNTHETIC_REFERENCE = "synthetic-reference"
 # fixed count keeps the bytes independent of machine, executor and worker count (see fakebench.media).
 CORPUS_ENCODER_THREADS = 1
 
-# The schema of DESIGN.md, plus the ground-truth JSON of generated clips and where the clip comes from.
+# The schema of DESIGN.md, plus the ground-truth JSON of generated clips, where the clip comes from, and whether it
+# has any audio (False for a visual-only clip: no audio track and no separate audio file).
 STRING_COLUMNS = ("clip_id", "path", "label", "generator", "identity", "source_clip", "audio_source", "split",
                   "sha256", "ground_truth", "source")
 COLUMN_TYPES: dict[str, str] = {
     "clip_id": "string", "path": "string", "label": "string", "generator": "string", "identity": "string",
     "source_clip": "string", "audio_source": "string", "split": "string", "fps": "float64",
     "sample_rate": "int64", "n_frames": "int64", "duration_s": "float64", "sha256": "string",
-    "ground_truth": "string", "source": "string",
+    "ground_truth": "string", "source": "string", "has_audio": "bool",
 }
-REQUIRED_COLUMNS = tuple(COLUMN_TYPES)
+# Columns a manifest written before they existed lacks: filled with their default on reading (and on making).
+COLUMN_DEFAULTS: dict[str, Any] = {"has_audio": True}
+REQUIRED_COLUMNS = tuple(c for c in COLUMN_TYPES if c not in COLUMN_DEFAULTS)
 COLUMN_HELP = {
     "generator": "empty for real clips",
     "source_clip": "the clip a row was made from (itself for imported clips)",
     "audio_source": "the clip whose audio it carries",
     "ground_truth": "relative path of the generator's ground-truth JSON; empty for real clips",
     "source": f"dataset the reference class comes from, or {SYNTHETIC_REFERENCE!r} for the offline demo",
+    "has_audio": "false for a visual-only clip (no audio track, no separate audio file): audio-driven steps "
+                 "(fakes driven by the clip's own audio, lip-sync) skip it; true in manifests older than the column",
 }
 
 
@@ -76,8 +81,15 @@ class Corpus:
         own = ("clip_id", "path", "label", "identity", "split")
         return [Sample.from_path(self.media_path(row["path"]), clip_id=str(row["clip_id"]), label=str(row["label"]),
                                  identity=str(row["identity"]), split=str(row["split"]),
-                                 meta={k: v for k, v in row.items() if k not in own})
+                                 meta={k: self._meta_value(k, v) for k, v in row.items() if k not in own})
                 for row in frame.to_dict("records")]
+
+    def _meta_value(self, column: str, value: Any) -> Any:
+        """A manifest value for a Sample's meta: ``audio_path`` (a separate audio file) made absolute, so that
+        the Sample's clip carries that audio."""
+        if column == "audio_path" and isinstance(value, str) and value:
+            return str(self.media_path(value))
+        return value
 
     @property
     def is_synthetic_reference(self) -> bool:
@@ -88,18 +100,32 @@ class Corpus:
 
 def make_manifest(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows (dicts) -> a manifest with the schema's columns first, typed, sorted by clip_id."""
-    frame = pd.DataFrame(rows)
+    frame = with_default_columns(pd.DataFrame(rows))
     for column in REQUIRED_COLUMNS:
         if column not in frame:
             frame[column] = None
     extra = sorted(c for c in frame.columns if c not in COLUMN_TYPES)
-    frame = frame[[*REQUIRED_COLUMNS, *extra]]
+    frame = frame[[*COLUMN_TYPES, *extra]]
     frame = frame.astype({c: t for c, t in COLUMN_TYPES.items() if t == "string"})
     for column in extra:
         if frame[column].dtype == object:
             frame[column] = frame[column].astype("string")
     frame = frame.astype({c: t for c, t in COLUMN_TYPES.items() if t != "string"})
     return frame.sort_values("clip_id", kind="stable").reset_index(drop=True)
+
+
+def with_default_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with each column of `COLUMN_DEFAULTS` present, its missing values filled with the default (a
+    manifest written before the column existed reads as it always meant: every clip has audio)."""
+    for column, default in COLUMN_DEFAULTS.items():
+        if column not in frame.columns:
+            at = frame.columns.get_loc("source") + 1 if "source" in frame.columns else len(frame.columns)
+            frame.insert(at, column, pd.Series([default] * len(frame), index=frame.index,
+                                               dtype=COLUMN_TYPES[column]))
+        elif frame[column].isna().any() or frame[column].dtype != COLUMN_TYPES[column]:
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), default) \
+                .astype(COLUMN_TYPES[column])
+    return frame
 
 
 def validate_manifest(frame: pd.DataFrame, where: str, folder: Path | None = None) -> None:
@@ -156,7 +182,7 @@ def load_corpus(folder: str | os.PathLike, *, check_files: bool = True) -> Corpu
         raise CorpusError(f"{path} is not a readable parquet table ({' '.join(str(e).split())[:120]}); "
                           "re-create the corpus") from e
     validate_manifest(frame, str(path), folder if check_files else None)
-    return Corpus(folder=folder, manifest=frame, meta=read_meta(folder))
+    return Corpus(folder=folder, manifest=with_default_columns(frame), meta=read_meta(folder))
 
 
 def read_meta(folder: Path) -> dict[str, Any]:
@@ -284,6 +310,8 @@ def corpus_info(corpus: Corpus, *, verify: bool = False) -> dict[str, Any]:
         "identities": int(frame["identity"].nunique()),
         "clips_per_identity": _counts(frame["identity"]),
         "sources": _counts(frame["source"].fillna("")),
+        "visual_only_clips": int((~frame["has_audio"].astype(bool)).sum()) if "has_audio" in frame else 0,
+        "skipped": [f"{s['item']}: {s['reason']}" for s in corpus.meta.get("skipped", [])],
         "problems": problems,
     }
     shared = _identities_in_several_splits(frame)

@@ -65,6 +65,7 @@ CROP_PAD_VALUE = 110
 BOX_MEDIAN_KERNEL = 13
 PDIST_EPS = 1e-6
 EMBED_BATCH = 32
+SKIPPED_NO_AUDIO = "no audio track"  # `sync_skipped` of a measured clip without any audio (a visual-only clip)
 
 
 # ---------------------------------------------------------------------------------------------- entry point
@@ -516,7 +517,10 @@ def _syncnet_offsets_loop(video_emb: torch.Tensor, audio_emb: torch.Tensor, vshi
 @register_metric("sync", per="clip", weights=("syncnet_v2",),
                  keys=("sync_offset_frames", "sync_confidence", "sync_method", "lse_d", "lse_c"),
                  description="lip-sync offset in frames (+K = audio K frames later than video) and confidence; "
-                             "lse_d/lse_c only when the syncnet_v2 weights are found")
+                             "lse_d/lse_c only when the syncnet_v2 weights are found; a clip without an audio track "
+                             "gets sync_skipped instead")
 def _sync_metric(sample: Sample, ctx: MetricContext) -> dict:
+    if not sample.clip.has_audio_track:  # a visual-only clip: nothing to measure, and nothing wrong
+        return {"sync_skipped": SKIPPED_NO_AUDIO}
     options = {} if ctx.device is None else {"device": ctx.device}
     return sync_metrics(sample.clip, sample.track, syncnet_weights=ctx.weight("syncnet_v2"), **options)
