@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test stress lint bench clean
 
 # (Re)install only when the venv is missing or pyproject.toml changed: quick when up to date.
 $(STAMP): pyproject.toml
@@ -24,6 +24,13 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest -n 2 -q
+
+# The suite three times under settings that expose values depending on the CPU or on leftover heap contents:
+# glibc filling freed memory with a different byte each run, and oneDNN limited to AVX2 kernels.
+stress: lint
+	for perturb in 85 170 42; do \
+		MALLOC_PERTURB_=$$perturb ONEDNN_MAX_CPU_ISA=AVX2 $(PY) -m pytest -n 2 -q -p no:cacheprovider || exit 1; \
+	done
 
 bench: $(STAMP)
 	$(PY) benchmarks/analyze.py
