@@ -653,6 +653,44 @@ def x264_stable_options() -> dict[str, str]:
     return {"x264-params": "asm=" + ",".join(kept)}
 
 
+# H.264 levels (ITU-T H.264 Table A-1): (level_idc, max macroblocks/s, max frame size in macroblocks, max
+# decoded picture buffer in macroblocks). Browsers and phones play High profile up to 4.1 or 4.2 (1080p
+# at 30 or 60 fps); a 4000x3000 photo at its own size needs 6.0, which most do not decode.
+H264_LEVELS = (
+    (10, 1485, 99, 396), (11, 3000, 396, 900), (12, 6000, 396, 2376), (13, 11880, 396, 2376),
+    (20, 11880, 396, 2376), (21, 19800, 792, 4752), (22, 20250, 1620, 8100), (30, 40500, 1620, 8100),
+    (31, 108000, 3600, 18000), (32, 216000, 5120, 20480), (40, 245760, 8192, 32768), (41, 245760, 8192, 32768),
+    (42, 522240, 8704, 34816), (50, 589824, 22080, 110400), (51, 983040, 36864, 184320),
+    (52, 2073600, 36864, 184320), (60, 4177920, 139264, 696320), (61, 8355840, 139264, 696320),
+    (62, 16711680, 139264, 696320),
+)
+# Frames x264's presets keep in the decoded picture buffer: max(reference frames, 4 with B-pyramid).
+X264_PRESET_DPB_FRAMES = {"ultrafast": 1, "superfast": 4, "veryfast": 4, "faster": 4, "fast": 4, "medium": 4,
+                          "slow": 5, "slower": 8, "veryslow": 16, "placebo": 16}
+
+
+def h264_level(width: int, height: int, fps: float, *, dpb_frames: int = 4) -> int | None:
+    """The lowest H.264 level (level_idc: 31 = 3.1) whose limits hold a `width` x `height` stream at `fps`
+    with `dpb_frames` frames buffered; None when even 6.2 is too small (x264 then picks one itself)."""
+    mb_w, mb_h = -(-width // 16), -(-height // 16)
+    mbs = mb_w * mb_h
+    for idc, max_mbps, max_fs, max_dpb in H264_LEVELS:
+        if (mbs <= max_fs and max(mb_w, mb_h) ** 2 <= 8 * max_fs and mbs * fps <= max_mbps
+                and mbs * dpb_frames <= max_dpb):
+            return idc
+    return None
+
+
+def x264_level_options(width: int, height: int, fps: float, preset: str = "medium") -> dict[str, str]:
+    """High profile at the level the frame size and rate need (see `h264_level`): what x264 would choose
+    itself, stated, so that a player knows up front whether it can decode the file."""
+    level = h264_level(width, height, fps, dpb_frames=X264_PRESET_DPB_FRAMES.get(preset, 16))
+    options = {"profile": "high"}
+    if level is not None:
+        options["level"] = f"{level // 10}.{level % 10}"
+    return options
+
+
 def _even_frames(frames: np.ndarray) -> np.ndarray:
     pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
     if pad_h or pad_w:
@@ -667,7 +705,8 @@ def _encode_mp4(target: str, clip: Clip, *, crf: int, preset: str, threads: int)
         vs = out.add_stream("libx264", rate=rate)
         vs.width, vs.height = frames.shape[2], frames.shape[1]
         vs.pix_fmt = "yuv420p"
-        vs.options = {"crf": str(crf), "preset": preset, **x264_stable_options()}
+        vs.options = {"crf": str(crf), "preset": preset,
+                      **x264_level_options(vs.width, vs.height, float(rate), preset), **x264_stable_options()}
         vs.codec_context.thread_count = threads
         vs.codec_context.time_base = 1 / rate
         aus = None

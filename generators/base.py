@@ -64,8 +64,16 @@ register = GENERATORS.register
 
 # Options several photo generators share.
 FPS_OPTION = Option("fps", float, 25.0, min=1.0, max=120.0, help="output frame rate")
-MAX_SIDE_OPTION = Option("max_side", int, None, min=64, max=8192,
-                         help="shrink the photo so its longer side is at most this many pixels")
+# A phone photo is 4000x3000 or more: animated at that size it costs a minute and gigabytes and makes an H.264
+# level (6.0) browsers do not play. Photos are shrunk to this longer side unless told otherwise (8192 keeps
+# any photo up to 8192 px at its own size).
+DEFAULT_MAX_SIDE = 1024
+MAX_SIDE_OPTION = Option("max_side", int, DEFAULT_MAX_SIDE, min=64, max=8192,
+                         help="shrink the photo so its longer side is at most this many pixels (8192 keeps "
+                              "the photo's own size)")
+# The face of a photo is analysed (landmarks) at no more than this longer side, or at the output size when
+# that is larger: never at a phone photo's full size, never at less than a small `max_side` would leave.
+ANALYSIS_MAX_SIDE = 1024
 
 
 class GeneratorBase:
@@ -116,11 +124,14 @@ class GeneratorBase:
     def source_options(cls, source: Clip, offered: Mapping[str, Any]) -> dict[str, Any]:
         """The options for making fakes from the real corpus clip `source`: those of `offered` (build-wide
         options such as a checkpoint or a device) that this generator declares, and, when it declares ``fps``,
-        the source's frame rate, so that a fake has the frame rate of the real clip it imitates."""
+        the source's frame rate, so that a fake has the frame rate of the real clip it imitates; when it declares
+        ``max_side`` (and `offered` does not set it), the source's longer side, so that it has its size too."""
         declared = {o.name for o in cls.options}
         chosen = {k: v for k, v in offered.items() if k in declared}
         if "fps" in declared:
             chosen["fps"] = source.fps
+        if "max_side" in declared and "max_side" not in chosen:  # a fake as large as the real clip it imitates
+            chosen["max_side"] = min(max(source.width, source.height, 64), 8192)
         return chosen
 
     def fake_from_source(self, source: Clip, audio: np.ndarray, sample_rate: int, *, seed: int,
@@ -240,6 +251,68 @@ def generate_file(name: str, output: str | os.PathLike, *, image: str | os.PathL
     path, truth = made.save(out)
     return GenerationResult(path, truth, made.clip.n_frames, made.clip.fps, made.clip.width, made.clip.height,
                             seconds)
+
+
+@dataclass(frozen=True, eq=False)
+class SizedPhoto:
+    """A photo shrunk for a generator: the copy its face is analysed on, and the size its frames will have.
+
+    ``analysis`` is the photo at ``analysis_size`` (the original array when that is its own size); the
+    frames are ``output_size``. Both fit `ANALYSIS_MAX_SIDE` / ``max_side``: no work is done on a phone
+    photo's 12 million pixels beyond the one resize."""
+
+    original: np.ndarray
+    analysis: np.ndarray
+    output_size: tuple[int, int]  # (width, height)
+
+    @property
+    def original_size(self) -> tuple[int, int]:
+        return self.original.shape[1], self.original.shape[0]
+
+    @property
+    def analysis_size(self) -> tuple[int, int]:
+        return self.analysis.shape[1], self.analysis.shape[0]
+
+    def scale(self, frm: tuple[int, int], to: tuple[int, int]) -> float:
+        """How much a length shrinks from size `frm` to size `to` (the smaller of the two axes' factors)."""
+        return min(to[0] / frm[0], to[1] / frm[1])
+
+    def to_output(self, points: np.ndarray) -> np.ndarray:
+        """Pixel coordinates (x, y) in the analysis copy -> the same points in the output frame."""
+        if self.output_size == self.analysis_size:
+            return np.asarray(points, np.float64)
+        scale = np.array([self.output_size[0] / self.analysis_size[0], self.output_size[1] / self.analysis_size[1]])
+        return (np.asarray(points, np.float64) + 0.5) * scale - 0.5
+
+    def affine_to_output(self) -> np.ndarray:
+        """(2, 3): analysis pixel (x, y, 1) -> output pixel (x, y), as `to_output`."""
+        sx, sy = (self.output_size[i] / self.analysis_size[i] for i in (0, 1))
+        return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
+
+    def output(self) -> np.ndarray:
+        """The photo at the output size (resized from the original, Lanczos)."""
+        if self.output_size == self.analysis_size:
+            return self.analysis
+        return resize_photo(self.original, self.output_size)
+
+
+def size_photo(rgb: np.ndarray, max_side: int | None) -> SizedPhoto:
+    """`rgb` (H, W, 3) uint8 with its output size (longer side at most `max_side`; None keeps it) and the copy
+    to analyse, at the larger of the output size and `ANALYSIS_MAX_SIDE` (never larger than the photo)."""
+    from fakebench.media import scaled_size
+
+    h, w = rgb.shape[:2]
+    out = scaled_size(w, h, max_side)
+    analysis = scaled_size(w, h, None if max_side is None else max(max_side, ANALYSIS_MAX_SIDE))
+    return SizedPhoto(original=rgb, analysis=rgb if analysis == (w, h) else resize_photo(rgb, analysis),
+                      output_size=out)
+
+
+def resize_photo(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) uint8 resized to ``size`` = (width, height) with a Lanczos filter."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.LANCZOS), dtype=np.uint8)
 
 
 def n_output_frames(n_samples: int, sample_rate: int, fps: float) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
 from fakebench.faces import eye_aspect_ratio, mouth_opening, photo_face
 from fakebench.generators.base import (
@@ -13,8 +12,9 @@ from fakebench.generators.base import (
     GeneratorBase,
     n_output_frames,
     register,
+    size_photo,
 )
-from fakebench.media import Clip, check_speech_audio, ensure_rgb, scaled_size, to_mono
+from fakebench.media import Clip, check_speech_audio, ensure_rgb, to_mono
 from fakebench.registry import Option, check_seed
 from fakebench.synthetic import head_motion, moving_photo
 
@@ -41,22 +41,22 @@ class StaticGenerator(GeneratorBase):
         check_speech_audio(audio, sample_rate, fps=self.fps, what="the driving audio")
         self.check_audio_length(audio.size, sample_rate, "the driving audio")
         seed = check_seed(seed)
-        face = photo_face(photo)
+        sized = size_photo(photo, self.max_side)  # shrunk first: a phone photo is never worked on at 12 MP
+        face = photo_face(sized.analysis)
         n = n_output_frames(audio.size, sample_rate, self.fps)
-        h, w = photo.shape[:2]
-        out_w, out_h = scaled_size(w, h, self.max_side)
-        zoom = out_w / w
-        motion = (head_motion(n, self.fps, seed=seed, shift_px=1.5 * zoom, scale=0.004, rotation_deg=0.5)
+        out_w, out_h = sized.output_size
+        zoom = out_w / sized.analysis_size[0]  # analysis copy -> output
+        shift_px = 1.5 * out_w / sized.original_size[0]  # 1.5 pixels of the photo as given
+        motion = (head_motion(n, self.fps, seed=seed, shift_px=shift_px, scale=0.004, rotation_deg=0.5)
                   if self.head_motion else np.zeros((n, 4)))
         if self.head_motion:
             centre = tuple(face.landmarks.mean(0))
             # moving_photo puts `centre` at the middle of the frame; this offset keeps the face where it was.
             offset = np.array([centre[0] * zoom - (out_w - 1) / 2, centre[1] * zoom - (out_h - 1) / 2, 0, 0])
-            clip = moving_photo(photo, n_frames=n, size=(out_h, out_w), fps=self.fps, centre=centre, zoom=zoom,
-                                motion=motion + offset, audio=audio, sample_rate=sample_rate).clip
+            clip = moving_photo(sized.analysis, n_frames=n, size=(out_h, out_w), fps=self.fps, centre=centre,
+                                zoom=zoom, motion=motion + offset, audio=audio, sample_rate=sample_rate).clip
         else:
-            still = photo if (out_w, out_h) == (w, h) else np.asarray(
-                Image.fromarray(photo).resize((out_w, out_h), Image.LANCZOS))
+            still = sized.output()
             clip = Clip(frames=np.broadcast_to(still, (n, *still.shape)).copy(), fps=self.fps, audio=audio,
                         sample_rate=sample_rate)
         truth = {

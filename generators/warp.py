@@ -43,8 +43,9 @@ from fakebench.generators.base import (
     GeneratorBase,
     n_output_frames,
     register,
+    size_photo,
 )
-from fakebench.media import Clip, check_speech_audio, ensure_rgb, resample_audio, scaled_size, to_mono
+from fakebench.media import Clip, check_speech_audio, ensure_rgb, resample_audio, to_mono
 from fakebench.registry import Option, check_seed
 
 MIN_FACE_PX = 64  # narrowest face box (px) in the photo that gives a usable animation
@@ -165,24 +166,21 @@ def prepare_audio(audio: np.ndarray, sample_rate: int, fps: float) -> np.ndarray
 
 
 def prepare_photo(rgb: np.ndarray, max_side: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """The photo at output size and its 68 landmarks there; NoFaceError when the face is too small."""
-    face = photo_face(rgb)
-    face_px = float(face.box[2] - face.box[0])
+    """The photo at output size and its 68 landmarks there; NoFaceError when the face is too small.
+
+    The photo is shrunk first (`size_photo`): its face is found on a copy of at most 1024 px (or the output
+    size when larger), never on a phone photo's full 12 million pixels."""
+    sized = size_photo(rgb, max_side)
+    face = photo_face(sized.analysis)
+    face_px = float(face.box[2] - face.box[0]) / sized.scale(sized.original_size, sized.analysis_size)
     if face_px < MIN_FACE_PX:
         raise NoFaceError(f"the face in the photo is only {face_px:.0f} pixels wide; give a photo whose face "
                           f"is at least {MIN_FACE_PX} pixels wide")
-    h, w = rgb.shape[:2]
-    new_w, new_h = scaled_size(w, h, max_side)
-    if (new_w, new_h) == (w, h):
-        return rgb, face.landmarks
-    from PIL import Image
-
-    scale = np.array([new_w / w, new_h / h])
-    if face_px * scale.min() < MIN_RENDERED_FACE_PX:
-        raise ConfigError(f"max_side={max_side} shrinks the face to {face_px * scale.min():.0f} pixels; "
+    rendered_px = face_px * sized.scale(sized.original_size, sized.output_size)
+    if rendered_px < MIN_RENDERED_FACE_PX:
+        raise ConfigError(f"max_side={max_side} shrinks the face to {rendered_px:.0f} pixels; "
                           f"raise max_side so the face stays at least {MIN_RENDERED_FACE_PX} pixels wide")
-    small = np.array(Image.fromarray(rgb).resize((new_w, new_h), Image.LANCZOS), dtype=np.uint8)
-    return small, (face.landmarks + 0.5) * scale - 0.5
+    return sized.output(), sized.to_output(face.landmarks)
 
 
 # ---------------------------------------------------------------------------------------------- the mouth

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,14 @@ import numpy as np
 
 from fakebench.devices import resolve_device
 from fakebench.errors import WeightsError
-from fakebench.generators.base import GeneratedClip, GeneratorBase, n_output_frames, register
+from fakebench.generators.base import (
+    MAX_SIDE_OPTION,
+    GeneratedClip,
+    GeneratorBase,
+    n_output_frames,
+    register,
+    size_photo,
+)
 from fakebench.registry import Option, check_seed
 
 if TYPE_CHECKING:
@@ -69,6 +76,7 @@ class SDAGenerator(GeneratorBase):
                help="paste the generated face crop back into the photo (else output the model-size crop)"),
         Option("aligned", bool, False, help="the photo already is a face crop aligned like the training data"),
         Option("chunk_frames", int, 256, min=1, max=100_000, help="frames generated at a time (bounds memory)"),
+        MAX_SIDE_OPTION,
     )
     min_audio_s = 0.1
     weights = ("sda_default", "sda_grid", "sda_crema", "sda_timit")
@@ -105,6 +113,7 @@ class SDAGenerator(GeneratorBase):
         self.paste_back = bool(paste_back)
         self.aligned = bool(aligned)
         self.chunk_frames = int(chunk_frames)
+        self.max_side = o["max_side"]
         self.engine = SDAEngine(ckpt, self.device)
 
     def generate(self, image: np.ndarray, audio: np.ndarray, sample_rate: int, *, seed: int = 0) -> GeneratedClip:
@@ -138,9 +147,18 @@ class SDAGenerator(GeneratorBase):
         sound = prepare_audio(audio, sample_rate, cfg)  # first: a bad audio file fails before face detection
         self.check_audio_length(sound.driving.size, sound.sample_rate, "the driving audio")
         photo = ensure_rgb(image)
-        face = align_photo(photo, cfg, aligned=self.aligned)
-        plan = sound.plan
         paste = self.paste_back and not self.aligned
+        if self.aligned:
+            face = align_photo(photo, cfg, aligned=True)
+        else:  # aligned on a copy of at most 1024 px (or max_side), pasted back into the photo at max_side
+            sized = size_photo(photo, self.max_side)
+            face = align_photo(sized.analysis, cfg)
+            photo = sized.output()
+            if photo is not sized.analysis:
+                face = replace(face, crop_to_photo=sized.affine_to_output() @ np.vstack([face.crop_to_photo,
+                                                                                          [0.0, 0.0, 1.0]]),
+                               landmarks=sized.to_output(face.landmarks))
+        plan = sound.plan
         composer = PasteBack.build(photo, face.crop_to_photo, cfg.img_size) if paste else None
         truth = {
             "generator": self.name,
