@@ -14,6 +14,7 @@ functions are re-exported lazily (``from fakebench.generators.sda import convert
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,6 +36,14 @@ from fakebench.registry import Option, check_seed
 
 if TYPE_CHECKING:
     from .checkpoint import SDACheckpoint
+
+
+
+class CheckpointNote(UserWarning):
+    """What a self-trained checkpoint was trained on and what to expect of it (said once per process)."""
+
+
+_NOTED: set[str] = set()
 
 DESCRIPTION = "speech-driven animation GAN (Vougioukas et al. 2019), clean-room reimplementation"
 _LAZY = {
@@ -95,7 +104,7 @@ class SDAGenerator(GeneratorBase):
         return None
 
     def __init__(self, checkpoint: str | os.PathLike[str] | SDACheckpoint | None = None, **options: Any) -> None:
-        from .checkpoint import SDACheckpoint, find_checkpoint, load_any
+        from .checkpoint import SDACheckpoint, find_checkpoint, load_any, training_note
         from .generator import SDAEngine
 
         o = self.check_options({"checkpoint": checkpoint, **options})
@@ -110,6 +119,10 @@ class SDAGenerator(GeneratorBase):
         # Only the engine's (folded) weights are kept, not the checkpoint's tensors.
         self.config = ckpt.config
         self.checkpoint_source, self.checkpoint_sha256 = ckpt.source, ckpt.sha256
+        self.checkpoint_note = training_note(ckpt.source, self.checkpoint_path)
+        if self.checkpoint_note and self.checkpoint_note not in _NOTED:  # once per process, not per clip
+            _NOTED.add(self.checkpoint_note)
+            warnings.warn(self.checkpoint_note, CheckpointNote, stacklevel=2)
         self.paste_back = bool(paste_back)
         self.aligned = bool(aligned)
         self.chunk_frames = int(chunk_frames)
@@ -166,6 +179,7 @@ class SDAGenerator(GeneratorBase):
             "checkpoint": str(self.checkpoint_path) if self.checkpoint_path else self.checkpoint_source,
             "checkpoint_source": self.checkpoint_source,
             "checkpoint_sha256": self.checkpoint_sha256,
+            "checkpoint_note": self.checkpoint_note,
             "seed": int(seed),
             "fps": float(cfg.video_rate),
             "n_frames": plan.n_frames,

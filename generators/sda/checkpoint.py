@@ -43,6 +43,28 @@ SDA_DEFAULT = weights.get_spec("sda_default")
 BUNDLED_SHA256 = SDA_DEFAULT.bundled_sha256
 
 
+SELF_TRAINED_SOURCE = "fakebench train-generator"  # how run.py names the checkpoints it writes
+BUNDLED_NOTE = (
+    "the sda checkpoint shipped with fakebench is not a model of real talking faces: it was trained on 64 clips that "
+    "fakebench's warp generator made from 2 photos (astronaut, grace_hopper) speaking espeak-ng English (see "
+    "fakebench/data/weights/MODEL_CARD.md); on other faces expect speckled texture and a lost identity (dlib "
+    "distance about 0.8 to the photo; warp about 0.2). For real faces convert an original release: fakebench "
+    "weights convert grid.dat -o DIR, then --checkpoint DIR"
+)
+
+
+def training_note(source: str, path: str | os.PathLike[str] | None) -> str | None:
+    """What a checkpoint fakebench trained itself was trained on and what to expect from it; None for a
+    converted original release (its paper says what it is)."""
+    if not source.startswith(SELF_TRAINED_SOURCE):
+        return None
+    if path is not None and Path(path).resolve() == (weights.BUNDLED_DIR / SDA_DEFAULT.filename).resolve():
+        return BUNDLED_NOTE
+    return (f"this sda checkpoint was trained by fakebench ({source}), not released with the paper: it knows the "
+            "faces and speech of its training clips only (its run folder's run.json lists them, and its "
+            "validation says how it does on held-out clips)")
+
+
 @dataclass(eq=False)
 class SDACheckpoint:
     config: SDAConfig
