@@ -67,7 +67,7 @@ def test_a_larger_max_side_keeps_more_of_the_photo(big_media, tmp_path, capsys):
     info = _generate(capsys, big_media, tmp_path / "full.mp4", "-g", "static", "--option", "max_side=8192")
     assert (info["width"], info["height"]) == BIG  # the photo's own size
     assert info["level"] == h264_level(*BIG, info["fps"]) == 50
-    info = _generate(capsys, big_media, tmp_path / "mid.mp4", "-g", "warp", "--option", "max_side=1600")
+    info = _generate(capsys, big_media, tmp_path / "mid.mp4", "-g", "warp", "--max-side", "1600")
     assert (info["width"], info["height"]) == (1600, 1200)
 
 

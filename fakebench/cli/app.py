@@ -187,6 +187,10 @@ def generate(
     seed: seed_option("Random seed (noise, blinks, head motion), >= 0.") = 0,
     fps: Annotated[float | None, typer.Option(help="Output frame rate, for generators that take one.",
                                               show_default=False)] = None,
+    max_side: Annotated[int | None, typer.Option(
+        help="Photo generators work at most this many pixels on the longer side (default 1024: a phone photo "
+             "is shrunk first, which bounds time and memory and keeps the H.264 level browsers play); "
+             "8192 keeps a photo's own size.", show_default=False)] = None,
     device: device_option(f"{DEVICE_HELP} For generators with a model.", optional=True) = None,
     no_paste_back: Annotated[bool, typer.Option("--no-paste-back", help="Output the raw model-size crop instead "
                                                 "of pasting it back into the photo.")] = False,
@@ -204,7 +208,8 @@ def generate(
     from fakebench.generators.base import default_generator, generate_file
 
     generator = generator or default_generator("photo")
-    given = {"shift_frames": shift_frames, "checkpoint": checkpoint, "fps": fps, "device": device,
+    given = {"shift_frames": shift_frames, "checkpoint": checkpoint, "fps": fps, "max_side": max_side,
+             "device": device,
              "paste_back": False if no_paste_back else None, "aligned": True if aligned else None}
     options = {k: v for k, v in given.items() if v is not None}
     flags = {"paste_back": "--no-paste-back"}
@@ -234,7 +239,7 @@ def list_generators(
 ) -> None:
     """List the generators: what each takes, its options with their valid values, and whether it can run now.
 
-    `fakebench generate` sets an option with its flag (--fps, --shift-frames, --checkpoint, --device,
+    `fakebench generate` sets an option with its flag (--fps, --max-side, --shift-frames, --checkpoint, --device,
     --no-paste-back, --aligned) or with --option NAME=VALUE.
     """
     from fakebench.generators.base import available
