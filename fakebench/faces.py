@@ -17,6 +17,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import threading
 import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -64,22 +65,57 @@ def _face_models_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
-@cache
+_predictor: list = []  # dlib's shape predictor once loaded (one per process)
+_predictor_lock = threading.Lock()
+
+
 def _shape_predictor():
-    import dlib
+    """dlib's 68-landmark model, read once per process (about 0.5 s); thread-safe."""
+    if not _predictor:
+        with _predictor_lock:
+            if not _predictor:
+                import dlib
 
-    path = landmark_model_path()
-    if not path.is_file():
-        raise WeightsError(f"dlib 68-landmark model not found at {path}; reinstall face_recognition_models")
-    return dlib.shape_predictor(str(path))
+                path = landmark_model_path()
+                if not path.is_file():
+                    raise WeightsError(f"dlib 68-landmark model not found at {path}; "
+                                       "reinstall face_recognition_models")
+                _predictor.append(dlib.shape_predictor(str(path)))
+    return _predictor[0]
+
+
+def _new_predictor_lock() -> None:  # a child forked while the loader thread held the lock gets a free one
+    global _predictor_lock
+    _predictor_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_predictor_lock)
+
+
+def _start_loading_shape_predictor() -> None:
+    """Read dlib's model in a background thread while the caller decodes frames and detects faces.
+
+    dlib parses the file without holding the GIL, so on two cores this hides most of its half second.
+    A failure is left to the caller's own `_shape_predictor()` call, which raises it.
+    """
+    if _predictor or _predictor_lock.locked():
+        return
+
+    def load() -> None:
+        try:
+            _shape_predictor()
+        except Exception:  # noqa: BLE001, S110 - reported by the caller's own call
+            pass
+
+    threading.Thread(target=load, name="fakebench-dlib-model", daemon=True).start()
 
 
 @cache
-def _mtcnn(device: str, min_face_size: int):
-    import torch
-    from facenet_pytorch import MTCNN
+def _mtcnn(min_face_size: int):
+    """fakebench's NumPy MTCNN with facenet-pytorch's weights: neither torch nor facenet_pytorch is imported."""
+    from fakebench.mtcnn import MTCNN
 
-    return MTCNN(keep_all=True, device=torch.device(device), post_process=False, min_face_size=min_face_size)
+    return MTCNN(min_face_size=min_face_size)
 
 
 @cache
@@ -406,26 +442,22 @@ class _Tracker:
         self.rows: list[tuple] = []
 
     def _detect(self, frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """MTCNN on a batch of same-size frames -> per frame (boxes, probs, five points) at full scale."""
-        import torch
+        """MTCNN on a batch of same-size frames -> per frame (boxes, probs, five points) at full scale.
+
+        Detection runs on the CPU whatever ``options.device`` says (a few small convolutions on key frames),
+        so a track does not depend on the device.
+        """
+        from fakebench.mtcnn import resize_area
 
         h, w = frames.shape[1:3]
         s = min(1.0, self.o.detect_max_side / max(h, w))
         if s < 1.0:
-            t = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
-            t = torch.nn.functional.interpolate(t, size=(round(h * s), round(w * s)), mode="area")
-            small = t.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+            small = np.clip(np.round(resize_area(frames, round(h * s), round(w * s))), 0, 255).astype(np.uint8)
         else:
             small = frames
-        with torch.inference_mode():
-            min_face = max(20, round(self.o.min_face_fraction * min(small.shape[1:3])))
-            boxes, probs, points = _mtcnn(self.o.device, min_face).detect(list(small), landmarks=True)
+        min_face = max(20, round(self.o.min_face_fraction * min(small.shape[1:3])))
         out = []
-        for b, p, pt in zip(boxes, probs, points, strict=True):
-            if b is None:
-                out.append((np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))))
-                continue
-            b, p, pt = (np.asarray(x, np.float64) for x in (b, p, pt))
+        for b, p, pt in _mtcnn(min_face).detect(small):
             keep = p >= self.o.min_detection_score
             out.append((b[keep] / s, p[keep], pt[keep] / s))
         return out
@@ -569,6 +601,7 @@ def analyze(source: Clip | str | os.PathLike, *, options: AnalysisOptions | None
         if track is not None:
             return track
 
+    _start_loading_shape_predictor()
     tracker = _Tracker(options)
     if isinstance(source, Clip):
         fps, (height, width) = source.fps, source.frames.shape[1:3]
@@ -592,7 +625,7 @@ def analyze(source: Clip | str | os.PathLike, *, options: AnalysisOptions | None
     meta = {"source": label, "content_key": content_key, "analysis_version": ANALYSIS_VERSION,
             "media": _media_summary(source),
             "options": json.loads(options.key()), "cache_hit": False,
-            "models": {"detector": "MTCNN (facenet-pytorch)", "landmarks": "dlib shape_predictor_68"}}
+            "models": {"detector": "MTCNN (facenet-pytorch's weights)", "landmarks": "dlib shape_predictor_68"}}
     meta["media"]["truncated"] = bool(truncated)
     track = tracker.track(fps, width, height, meta)
     if use_cache:
