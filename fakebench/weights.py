@@ -183,6 +183,20 @@ for _spec in (
         licence=_SDA_LICENCE,
         description="speech-driven-animation generator trained on CREMA-D",
     ),
+    WeightSpec(  # shipped in BUNDLED_DIR; the default lip-sync estimator (fakebench.avsync, metrics/sync.py)
+        name="sync_cca",
+        filename="sync-cca",
+        members=("model.npz", "model.json"),
+        source="shipped with fakebench as package data (fakebench/data/weights/sync-cca, fitted by `fakebench "
+               "train-sync`, see its MODEL_CARD.md); or fit one on your own in-sync clips with `fakebench train-sync`",
+        description="av-cca lip-sync model: mouth-landmark and log-mel projections (canonical correlation)",
+        licence="as the clips it was fitted on (see MODEL_CARD.md)",
+        torch_cache_dirs=(),
+        bundled_sha256=(
+            ("model.npz", "7fb1e1f576b1ea1cc1297521fff47e6d9998da4d6af35ef07271c60d513ae11a"),
+            ("model.json", "6eee156f566d8788db2bc729f6e579db761cf38dbcd7dceed6be4ed0d7d6e387"),
+        ),
+    ),
     WeightSpec(  # shipped in BUNDLED_DIR; the SDA generator's default (fakebench.generators.sda.checkpoint)
         name="sda_default",
         filename="sda-default",

@@ -89,6 +89,7 @@ CASES: dict[tuple[str, ...], dict[int, Args]] = {
     ("weights", "list"): {0: lambda m: ["--json"], 2: lambda m: ["--no-such-flag"]},
     ("weights", "convert"): {2: lambda m: [m / "missing.dat", "-o", m / "out" / "conv"]},
     ("train-generator",): {2: lambda m: [m / "missing", "-o", m / "out" / "run"]},
+    ("train-sync",): {2: lambda m: [m / "missing", "-o", m / "out" / "sync"]},
     ("corpus", "import"): {0: lambda m: ["folder", m / "dataset", "-o", m / "out" / "c0"],
                            1: lambda m: ["folder", m / "dataset_with_bad", "-o", m / "out" / "c1"],
                            2: lambda m: ["folder", m / "missing", "-o", m / "out" / "c2"]},
@@ -104,6 +105,9 @@ ELSEWHERE: dict[tuple[tuple[str, ...], int], str] = {
     (("weights", "convert"), 0): "test_sda.py::test_convert_round_trip_is_exact",
     (("train-generator",), 0): "test_sda_training.py::test_cli_trains_logs_and_its_checkpoint_generates",
     (("corpus", "demo"), 0): "test_corpus.py::test_demo_corpus_marks_its_synthetic_reference_class",
+    (("train-sync",), 0):
+        "test_avsync.py::test_train_sync_fits_evaluates_leave_one_speaker_out_and_writes_a_loadable_model",
+    (("train-sync",), 1): "test_avsync.py::test_train_sync_skips_unusable_clips_and_exits_1",
     (("corpus", "build"), 1): "test_exit_codes.py::test_corpus_build_with_failed_clips_exits_1_and_keeps_the_rest",
 }
 

@@ -23,7 +23,7 @@ from fakebench.cli.options import (
     json_flag,
     seed_option,
 )
-from fakebench.cli.train import train_generator
+from fakebench.cli.train import train_generator, train_sync
 from fakebench.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -55,6 +55,7 @@ weights_app = typer.Typer(help="Model weights: where each is found, or where fak
 app.add_typer(weights_app, name="weights")
 app.add_typer(corpus_app, name="corpus")
 app.command("train-generator")(train_generator)
+app.command("train-sync")(train_sync)
 
 out = Console()
 err = Console(stderr=True)
@@ -315,6 +316,8 @@ def measure(
                                                               "$FAKEBENCH_WEIGHTS, torch caches); "
                                                               "adds facenet_cosine.")]
     = None,
+    sync_model: Annotated[Path | None, typer.Option(help="An av-cca lip-sync model folder from `fakebench "
+                                                         "train-sync` (default: the one shipped).")] = None,
     allow_unverified_weights: AllowUnverifiedWeights = False,
 ) -> None:
     """Per-clip metrics: lip-sync offset/confidence, blinks, identity distance, image quality.
@@ -330,7 +333,8 @@ def measure(
 
     wanted = parse_metrics(metrics, "clip")
     _check_given_weights({"syncnet_v2": (syncnet_weights, "--syncnet-weights"),
-                          "facenet_vggface2": (facenet_weights, "--facenet-weights")}, allow_unverified_weights)
+                          "facenet_vggface2": (facenet_weights, "--facenet-weights"),
+                          "sync_cca": (sync_model, "--sync-model")}, allow_unverified_weights)
     if reference is None:
         from fakebench.metrics.registry import get_metric
 
@@ -340,7 +344,7 @@ def measure(
                               "the source clip of the fakes)")
     rows = []
     for row in measure_clips(clips, wanted, reference=reference, syncnet_weights=syncnet_weights,
-                             facenet_weights=facenet_weights):
+                             facenet_weights=facenet_weights, weights={"sync_cca": sync_model}):
         rows.append(row)
         for key in [k for k in row if k == "error" or k.endswith("_error")]:
             err.print(f"[yellow]warning:[/] {row['clip']}: {key}: {row[key]}")
@@ -350,7 +354,7 @@ def measure(
             _print_table(f"metrics of {row['clip']}", {k: _short(v) for k, v in row.items() if k != "clip"})
     if table is not None:
         config = {"metrics": wanted, "reference": reference, "syncnet_weights": syncnet_weights,
-                  "facenet_weights": facenet_weights}
+                  "facenet_weights": facenet_weights, "sync_model": sync_model}
         _write_table(table, rows, kind="metrics", config=config,
                      weights={"syncnet_v2": syncnet_weights, "facenet_vggface2": facenet_weights})
     unreadable = [r for r in rows if "error" in r]

@@ -4,7 +4,7 @@
 corpus's business, and needs the generator registry, so the list lives here, a layer above execution.)
 
 `fakebench corpus build` starts the pool's server with these before it loads its own heavier modules and
-the corpus, so the server's seconds of imports (torch, facenet-pytorch, dlib's landmark model) run beside
+the corpus, so the server's imports (the face analysis, dlib's landmark model, what generators need) run beside
 that set-up instead of after it. The generators' modules (and what each declares it needs preloaded) come
 from the generator registry.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 CORPUS_WORKER_PRELOAD = (
-    "fakebench.corpus.build", "torch", "fakebench.faces", "facenet_pytorch", "dlib",
+    "fakebench.corpus.build", "fakebench.faces", "fakebench.mtcnn", "dlib",
     "fakebench.execution.face_models",  # loads dlib's 68-landmark model (about a second)
 )
 

@@ -22,7 +22,7 @@ from fakebench.metrics.registry import MetricContext, Reference, available, get_
 from fakebench.samples import Sample
 from fakebench.weights import weights_verified
 
-ANALYSIS_MODELS = "MTCNN (facenet-pytorch) + dlib shape_predictor_68"
+ANALYSIS_MODELS = "MTCNN (facenet-pytorch's weights) + dlib shape_predictor_68"
 
 __all__ = ["compare_sets", "load_reference", "measure_clips", "parse_metrics"]
 

@@ -1,18 +1,27 @@
 """Lip-sync: the audio-visual offset of a clip and how confident that estimate is.
 
-Two estimators, one sign convention: ``sync_offset_frames = +K`` when the audio lags the video by K
+Three estimators, one sign convention: ``sync_offset_frames = +K`` when the audio lags the video by K
 frames (a clip whose audio track was delayed by 3 frames measures +3), as the desync generator counts.
 
-- ``envelope`` (default, no downloaded weights): the normalised cross-correlation of the landmark
-  mouth opening with the speech envelope over offsets of +-max_offset frames. Offset = the argmax;
-  confidence = peak correlation minus the median correlation over offsets.
+- ``avsync`` (default without SyncNet weights; nothing downloaded): fakebench's av-cca model
+  (`fakebench.avsync`, shipped in the package with its model card): pose-normalised mouth landmarks and
+  log-mel speech levels, projected by canonical correlation analysis learned on real in-sync speech, and
+  correlated at offsets of +-max_offset frames. Offset = the argmax; confidence = peak minus median agreement;
+  ``sync_evidence_z`` = the peak's Fisher z times sqrt(frames - 3), which decides ``sync_reliable``.
+- ``envelope`` (the first estimator, kept for comparison): the normalised cross-correlation of the inner-lip
+  opening with the speech envelope. It was wrong on most real clips; it never says reliable.
 - ``syncnet``: SyncNet (Chung & Zisserman 2016) with the published syncnet_v2 weights, following
   syncnet_python's protocol (25 fps, 16 kHz, 13 MFCCs, 5-frame 224x224 BGR face-crop windows,
   calc_pdist's zero padding). LSE-D = the minimum mean distance, LSE-C = median minus minimum, as
   Wav2Lip reports them. SyncNet's own offset (positive = audio leads) is kept as ``syncnet_av_offset``.
 
-``sync_metrics(clip, track)`` picks SyncNet when its weights are found (``method="auto"``) and says in
-``sync_note`` when it fell back. LSE-D / LSE-C appear only when SyncNet weights were used.
+``sync_metrics(clip, track)`` picks SyncNet when its weights are found (``method="auto"``), else avsync, and
+says in ``sync_note`` when it fell back. LSE-D / LSE-C appear only when SyncNet weights were used.
+
+Every result says whether to trust it: ``sync_reliable`` and, when false, ``sync_unreliable_reason``: "no lip
+motion" (the mouth does not move: a still photo), "no speech" (the audio has no syllable rhythm: noise, music,
+silence), "no clear offset" (the best agreement is not above what unrelated audio and video reach). An
+unreliable result keeps its offset, but it is not evidence of anything.
 """
 
 from __future__ import annotations
@@ -30,6 +39,15 @@ from scipy.fft import dct
 from scipy.ndimage import uniform_filter1d
 from torch import nn
 
+from fakebench.avsync import (
+    ClipFeatures,
+    SyncModel,
+    estimate_offset,
+    mel_levels,
+    mouth_motion,
+    mouth_shapes,
+    speech_modulation_db,
+)
 from fakebench.devices import resolve_device
 from fakebench.errors import AudioError, ConfigError, MediaError, NoFaceError, WeightsError
 from fakebench.faces import FaceTrack, mouth_opening
@@ -40,8 +58,9 @@ from fakebench.weights import find_weight, load_checkpoint, locate, sha256_of
 if TYPE_CHECKING:
     from fakebench.samples import Sample
 
-Method = Literal["auto", "envelope", "syncnet"]
+Method = Literal["auto", "avsync", "envelope", "syncnet"]
 
+AVSYNC_METHOD = "av-cca-v1: pose-normalised mouth landmarks vs log-mel speech, CCA model (fakebench.avsync)"
 ENVELOPE_METHOD = "envelope-xcorr-v1: landmark mouth opening vs speech envelope"
 SYNCNET_METHOD = "syncnet_v2: SyncNet (Chung & Zisserman 2016), syncnet_python protocol"
 MIN_FRAMES = 15  # shortest clip measured (0.6 s at 25 fps)
@@ -52,7 +71,7 @@ ENVELOPE_SR = 16000
 SPEECH_BAND_HZ = (100.0, 4000.0)
 LEVEL_RANGE_DB = 40.0  # frame levels are floored this far below the loud (95th percentile) speech level
 HIGHPASS_S = 1.0  # a centred moving average this long is removed from both signals
-MIN_MOUTH_MOTION = 1e-3  # inter-ocular units: below this standard deviation the mouth is still
+ENVELOPE_MIN_MOUTH_MOTION = 1e-3  # inter-ocular units: below this standard deviation the mouth is still
 MIN_ENVELOPE_CHANGE_DB = 0.1
 
 # SyncNet protocol (syncnet_python SyncNetInstance / run_pipeline).
@@ -65,6 +84,13 @@ CROP_PAD_VALUE = 110
 BOX_MEDIAN_KERNEL = 13
 PDIST_EPS = 1e-6
 EMBED_BATCH = 32
+# Reliability, one place (README "Lip sync" quotes these; benchmarks/sync_real.py measures them on real clips,
+# leave-one-speaker-out, against nulls: the clip's mouth with other speakers' audio, still photos, noise).
+SYNC_RELIABLE_MIN_Z = 3.55  # av-cca evidence z: at most 5 % of real clips given other speakers' audio reach it
+MIN_MOUTH_MOTION = 0.006  # inter-ocular units, median band-passed deviation of the aligned mouth landmarks
+MIN_SPEECH_MODULATION_DB = 2.0  # syllable-rate deviation of the speech level (dB)
+SYNCNET_MIN_CONFIDENCE = 3.0  # LSE-C; data-cleaning practice with syncnet_v2, not measured here (no weights)
+NO_LIP_MOTION, NO_SPEECH, NO_CLEAR_OFFSET = "no lip motion", "no speech", "no clear offset"
 SKIPPED_NO_AUDIO = "no audio track"  # `sync_skipped` of a measured clip without any audio (a visual-only clip)
 
 
@@ -72,7 +98,7 @@ SKIPPED_NO_AUDIO = "no audio track"  # `sync_skipped` of a measured clip without
 
 def sync_metrics(clip: Clip, track: FaceTrack, *, method: Method = "auto",
                  syncnet_weights: str | os.PathLike | None = None, max_offset: int = 15,
-                 device: str = "auto") -> dict[str, Any]:
+                 device: str = "auto", sync_model_path: str | os.PathLike | None = None) -> dict[str, Any]:
     """Lip-sync offset and confidence of one clip (flat, JSON-serialisable).
 
     Keys: ``sync_method``, ``sync_offset_frames`` (+K = audio K frames late), ``sync_offset_s``,
@@ -86,8 +112,8 @@ def sync_metrics(clip: Clip, track: FaceTrack, *, method: Method = "auto",
     only with others of the same ``sync_method``. SyncNet works at 25 fps: its ``syncnet_av_offset`` and
     ``sync_max_offset_used`` count 25 fps frames, ``sync_offset_frames`` counts frames of the clip.
     """
-    if method not in ("auto", "envelope", "syncnet"):
-        raise ConfigError(f"unknown sync method {method!r}; choose auto, envelope or syncnet")
+    if method not in ("auto", "avsync", "envelope", "syncnet"):
+        raise ConfigError(f"unknown sync method {method!r}; choose auto, avsync, envelope or syncnet")
     if not isinstance(max_offset, int | np.integer) or max_offset < 1:
         raise ConfigError(f"max_offset must be a whole number of frames >= 1, got {max_offset!r}")
     _check_inputs(clip, track)
@@ -96,11 +122,13 @@ def sync_metrics(clip: Clip, track: FaceTrack, *, method: Method = "auto",
         if syncnet_weights is not None or locate("syncnet_v2").found:
             method = "syncnet"
         else:
-            method = "envelope"
-            note = "syncnet_v2 weights not found: envelope estimator used, LSE-D/LSE-C not computed"
+            method = "avsync"
+            note = "syncnet_v2 weights not found: fakebench's av-cca estimator used, LSE-D/LSE-C not computed"
     if method == "syncnet":
         path = find_weight("syncnet_v2", syncnet_weights, option="--syncnet-weights")
         return _syncnet_metrics(clip, track, path, int(max_offset), resolve_device(device))
+    if method == "avsync":
+        return _avsync_metrics(clip, track, int(max_offset), note, sync_model_path)
     return _envelope_metrics(clip, track, int(max_offset), note)
 
 
@@ -138,6 +166,56 @@ def _base_result(method: str, offset: int | None, offset_s: float | None, confid
     }
 
 
+# ---------------------------------------------------------------------------------------------- av-cca
+
+def sync_model(path: str | os.PathLike | None = None) -> SyncModel:
+    """The av-cca sync model: ``path``, else the one shipped in the package (weights entry ``sync_cca``)."""
+    found = find_weight("sync_cca", path, option="--sync-model")
+    return _load_sync_model(str(found.resolve()))
+
+
+@lru_cache(maxsize=2)
+def _load_sync_model(path: str) -> SyncModel:
+    return SyncModel.load(path)
+
+
+def _avsync_metrics(clip: Clip, track: FaceTrack, max_offset: int, note: str,
+                    model_path: str | os.PathLike | None = None) -> dict[str, Any]:
+    n = clip.n_frames
+    max_used = usable_max_offset(n, max_offset)
+    features = ClipFeatures.of(track, clip.audio, clip.sample_rate, clip.fps)
+    found = estimate_offset(sync_model(model_path), features, max_used)
+    result = _base_result(AVSYNC_METHOD, found.offset, found.offset / clip.fps, found.confidence, max_used,
+                          max_offset, note, weights=str(find_weight("sync_cca", model_path)))
+    reliable, reason = sync_reliability(features.mouth_motion, features.speech_modulation_db, found.evidence_z)
+    result |= {"sync_reliable": reliable, "sync_unreliable_reason": reason,
+               "sync_evidence_z": round(found.evidence_z, 4), "sync_mouth_motion": round(features.mouth_motion, 5),
+               "sync_speech_modulation_db": round(features.speech_modulation_db, 3),
+               "sync_peak_corr": round(found.agreement, 5),
+               "sync_corr_curve": [round(float(c), 5) for c in found.curve]}
+    return result
+
+
+def sync_reliability(mouth_motion: float, speech_modulation_db: float, evidence_z: float | None, *,
+                     syncnet_confidence: float | None = None) -> tuple[bool, str]:
+    """(reliable, reason when not): the one decision every estimator's result goes through."""
+    if mouth_motion < MIN_MOUTH_MOTION:
+        return False, NO_LIP_MOTION
+    if speech_modulation_db < MIN_SPEECH_MODULATION_DB:
+        return False, NO_SPEECH
+    if syncnet_confidence is not None:
+        return (True, "") if syncnet_confidence >= SYNCNET_MIN_CONFIDENCE else (False, NO_CLEAR_OFFSET)
+    if evidence_z is None or evidence_z < SYNC_RELIABLE_MIN_Z:
+        return False, NO_CLEAR_OFFSET
+    return True, ""
+
+
+def _motion_and_speech(clip: Clip, track: FaceTrack) -> tuple[float, float]:
+    shapes = mouth_shapes(track)
+    levels = mel_levels(clip.audio, clip.sample_rate, clip.n_frames, clip.fps)
+    return mouth_motion(shapes, clip.fps), speech_modulation_db(levels, clip.fps)
+
+
 # ---------------------------------------------------------------------------------------------- envelope
 
 def _envelope_metrics(clip: Clip, track: FaceTrack, max_offset: int, note: str) -> dict[str, Any]:
@@ -145,8 +223,8 @@ def _envelope_metrics(clip: Clip, track: FaceTrack, max_offset: int, note: str) 
     max_used = usable_max_offset(n, max_offset)
     video = highpass(mouth_signal(track), clip.fps)
     audio = highpass(speech_envelope(clip.audio, clip.sample_rate, n, clip.fps), clip.fps)
-    if video.std() < MIN_MOUTH_MOTION or audio.std() < MIN_ENVELOPE_CHANGE_DB:
-        return _no_envelope_sync(video.std() < MIN_MOUTH_MOTION, max_used, max_offset, note)
+    if video.std() < ENVELOPE_MIN_MOUTH_MOTION or audio.std() < MIN_ENVELOPE_CHANGE_DB:
+        return _no_envelope_sync(video.std() < ENVELOPE_MIN_MOUTH_MOTION, max_used, max_offset, note)
     curve = lagged_correlation(video, audio, max_used)
     best = int(np.argmax(curve))
     offset = best - max_used
@@ -154,6 +232,8 @@ def _envelope_metrics(clip: Clip, track: FaceTrack, max_offset: int, note: str) 
                           max_offset, note, weights="none")
     result["sync_peak_corr"] = float(curve[best])
     result["sync_corr_curve"] = [round(float(c), 5) for c in curve]
+    result |= {"sync_reliable": False,
+               "sync_unreliable_reason": "the envelope estimator has no measured reliability; use avsync"}
     return result
 
 
@@ -165,6 +245,7 @@ def _no_envelope_sync(still_mouth: bool, max_used: int, max_offset: int, note: s
                           f"{note}; {why}" if note else why, weights="none")
     result["sync_peak_corr"] = 0.0
     result["sync_corr_curve"] = [0.0] * (2 * max_used + 1)
+    result |= {"sync_reliable": False, "sync_unreliable_reason": NO_LIP_MOTION if still_mouth else NO_SPEECH}
     return result
 
 
@@ -387,6 +468,8 @@ def _syncnet_metrics(clip: Clip, track: FaceTrack, weights: Path, max_offset: in
     result["lse_c"] = conf
     result["syncnet_av_offset"] = av_offset
     result["syncnet_dist_curve"] = [round(float(d), 5) for d in mdist]
+    reliable, reason = sync_reliability(*_motion_and_speech(clip, track), None, syncnet_confidence=conf)
+    result |= {"sync_reliable": reliable, "sync_unreliable_reason": reason}
     return result
 
 
@@ -514,13 +597,16 @@ def _syncnet_offsets_loop(video_emb: torch.Tensor, audio_emb: torch.Tensor, vshi
     return torch.stack(columns, 1)
 
 
-@register_metric("sync", per="clip", weights=("syncnet_v2",),
-                 keys=("sync_offset_frames", "sync_confidence", "sync_method", "lse_d", "lse_c"),
-                 description="lip-sync offset in frames (+K = audio K frames later than video) and confidence; "
-                             "lse_d/lse_c only when the syncnet_v2 weights are found; a clip without an audio track "
-                             "gets sync_skipped instead")
+@register_metric("sync", per="clip", weights=("syncnet_v2", "sync_cca"),
+                 keys=("sync_offset_frames", "sync_confidence", "sync_reliable", "sync_unreliable_reason",
+                       "sync_method", "lse_d", "lse_c"),
+                 description="lip-sync offset in frames (+K = audio K frames later than video), confidence, and "
+                             "sync_reliable (false with a reason: no lip motion, no speech, no clear offset; then the "
+                             "offset is unknown, not evidence); fakebench's av-cca model, or SyncNet with lse_d/lse_c "
+                             "when the syncnet_v2 weights are found; a clip without an audio track gets sync_skipped")
 def _sync_metric(sample: Sample, ctx: MetricContext) -> dict:
     if not sample.clip.has_audio_track:  # a visual-only clip: nothing to measure, and nothing wrong
         return {"sync_skipped": SKIPPED_NO_AUDIO}
     options = {} if ctx.device is None else {"device": ctx.device}
-    return sync_metrics(sample.clip, sample.track, syncnet_weights=ctx.weight("syncnet_v2"), **options)
+    return sync_metrics(sample.clip, sample.track, syncnet_weights=ctx.weight("syncnet_v2"),
+                        sync_model_path=ctx.weight("sync_cca"), **options)
