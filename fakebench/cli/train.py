@@ -105,7 +105,7 @@ def train_sync(
             usable.append(sample)
         except FakebenchError as e:
             skipped.append((path, e.one_line()))
-            err.print(f"[yellow]skipped[/] {path}: {e.one_line()}")
+            err.print(f"[yellow]skipped[/] {path}: {e.one_line()}", soft_wrap=True)
     groups = [speaker_group(s.name) for s in usable]
     if len(set(groups)) < 2:
         raise InputFileError(f"{data}: {len(usable)} usable clip(s) in {len(set(groups))} speaker group(s); "
