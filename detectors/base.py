@@ -1,0 +1,202 @@
+"""The Detector protocol, its registry, findings, and saving a fitted detector safely.
+
+A detector learns P(fake) for a clip from labelled Samples, scikit-learn style: ``fit(train, val)`` (the
+validation split is the only data model selection may read; test never reaches ``fit``),
+``predict_proba(samples)`` -> P(fake) per clip (NaN where it cannot score the clip, ``status`` says why),
+``explain(sample)`` -> the findings behind a score, ``save(dir)`` / ``load(dir)``.
+
+Detectors register by name with ``@register("name")`` in ``DETECTORS``; adding one is adding one file. Each
+declares on its class what it needs from a clip (``needs``: "face", "audio"), its options, and a one-line
+description. Nothing outside the plug-in knows a detector by name.
+
+A saved detector is a folder: ``detector.json`` (name, options, fakebench's version, the training corpus's
+hash, the files and their SHA-256) and ``state.npz`` (its fitted numbers, NumPy arrays only: loaded with
+``allow_pickle=False``, never unpickled). Loading checks the format version and every checksum, so a folder
+from another version or one that was tampered with is refused with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from fakebench.errors import ConfigError, FakebenchError, WeightsError
+from fakebench.io import atomic_write, to_jsonable
+from fakebench.registry import Option, Registry, validate_options
+from fakebench.samples import Sample
+
+DETECTORS = Registry("detector", "fakebench.detectors")
+register = DETECTORS.register
+
+FORMAT = "fakebench-detector"
+FORMAT_VERSION = 1
+CONFIG_FILE = "detector.json"
+STATE_FILE = "state.npz"
+LABELS = {"real": 0, "fake": 1}
+OK = "ok"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One piece of evidence, in words a person reads, with the number behind it and the frames it concerns."""
+
+    text: str
+    value: float | None = None
+    frames: tuple[int, ...] = ()
+    weight: float | None = None  # how much it moved the score, when the detector can say
+
+    def to_json(self) -> dict[str, Any]:
+        return to_jsonable(asdict(self))
+
+
+def labels_of(samples: Sequence[Sample]) -> np.ndarray:
+    """0 for real, 1 for fake; any other label is a ConfigError naming the clip."""
+    out = np.empty(len(samples), np.int64)
+    for i, s in enumerate(samples):
+        if s.label not in LABELS:
+            raise ConfigError(f"{s.name}: label {s.label!r} is neither real nor fake; a detector learns from "
+                              "labelled clips (a corpus manifest's label column)")
+        out[i] = LABELS[s.label]
+    return out
+
+
+def corpus_hash(samples: Iterable[Sample]) -> str:
+    """A hash of what a detector was trained on: the clip ids, labels and identities, in order."""
+    h = hashlib.sha256()
+    for s in samples:
+        h.update(f"{s.clip_id}\t{s.label}\t{s.identity}\n".encode())
+    return h.hexdigest()
+
+
+class DetectorBase:
+    """The detector contract, as data on the class; a detector subclasses this and implements the rest."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    needs: ClassVar[tuple[str, ...]] = ()  # "face", "audio": what a clip must have to be scored
+    options: ClassVar[tuple[Option, ...]] = ()
+
+    def __init__(self, **options: Any) -> None:
+        self.config = validate_options(self.name, self.options, options)
+        self.info: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ the protocol
+    def fit(self, train: Sequence[Sample], val: Sequence[Sample]) -> DetectorBase:
+        raise NotImplementedError
+
+    def predict_proba(self, samples: Sequence[Sample]) -> np.ndarray:
+        raise NotImplementedError
+
+    def explain(self, sample: Sample) -> list[Finding]:
+        raise NotImplementedError
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The fitted numbers to save (NumPy arrays)."""
+        raise NotImplementedError
+
+    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ what a clip offers
+    def status(self, sample: Sample) -> str:
+        """"ok", or why this detector cannot score the clip ("no audio", "no face")."""
+        clip = sample.clip
+        if "audio" in self.needs and not clip.has_audio_track:
+            return "no audio"
+        if "face" in self.needs and sample.track.face_frames == 0:
+            return "no face"
+        return OK
+
+    # ------------------------------------------------------------------ saving
+    def save(self, folder: str | os.PathLike) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: np.asarray(v) for k, v in self.state().items()}
+        atomic_write(folder / STATE_FILE, lambda f: np.savez(f, **state))
+        from fakebench import __version__
+
+        description = {"format": FORMAT, "format_version": FORMAT_VERSION, "detector": self.name,
+                       "options": to_jsonable(self.config), "fakebench_version": __version__,
+                       "info": to_jsonable(self.info),
+                       "files": {STATE_FILE: _sha256(folder / STATE_FILE)}}
+        text = json.dumps(description, indent=1, sort_keys=True) + "\n"
+        atomic_write(folder / CONFIG_FILE, lambda f: f.write(text), mode="w")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> DetectorBase:
+        folder = Path(folder)
+        description = read_description(folder)
+        if cls is not DetectorBase and description["detector"] != cls.name:
+            raise WeightsError(f"{folder} holds a {description['detector']!r} detector, not {cls.name!r}")
+        plugin = cls if cls is not DetectorBase else DETECTORS.get(description["detector"])
+        detector = plugin(**description.get("options", {}))
+        detector.info = dict(description.get("info", {}))
+        with np.load(folder / STATE_FILE, allow_pickle=False) as arrays:
+            detector.set_state({k: arrays[k] for k in arrays.files})
+        return detector
+
+
+def read_description(folder: Path) -> dict[str, Any]:
+    """A saved detector's detector.json, checked: format, version and the SHA-256 of every file."""
+    config = folder / CONFIG_FILE
+    if not config.is_file():
+        raise WeightsError(f"{folder} is not a saved detector (no {CONFIG_FILE}); train one with `fakebench "
+                           "train-detector`")
+    try:
+        description = json.loads(config.read_text())
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"{config} is not readable JSON ({e}); the folder is damaged, train the detector "
+                           "again") from None
+    if description.get("format") != FORMAT or description.get("format_version") != FORMAT_VERSION:
+        raise WeightsError(f"{folder} was saved as {description.get('format')} version "
+                           f"{description.get('format_version')}; this fakebench reads {FORMAT} version "
+                           f"{FORMAT_VERSION}: train the detector again")
+    for name, expected in dict(description.get("files", {})).items():
+        path = folder / name
+        if not path.is_file():
+            raise WeightsError(f"{path} is missing; the saved detector is incomplete, train it again")
+        if _sha256(path) != expected:
+            raise WeightsError(f"{path} does not match its checksum in {CONFIG_FILE} (changed after saving); "
+                               "train the detector again or restore the folder")
+    if "detector" not in description:
+        raise WeightsError(f"{config} does not name its detector; train it again")
+    return description
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+@dataclass
+class Scored:
+    """P(fake) of each clip (NaN where it could not be scored) and each clip's status."""
+
+    p_fake: np.ndarray
+    status: list[str] = field(default_factory=list)
+
+
+def score_each(detector: DetectorBase, samples: Sequence[Sample], score_one) -> Scored:
+    """Run ``score_one(sample)`` on every clip the detector can score; the others get NaN and their status.
+
+    A clip whose media fails (a FakebenchError) gets NaN and the one-line reason as its status: one bad clip
+    does not stop an evaluation."""
+    p = np.full(len(samples), np.nan)
+    status = []
+    for i, sample in enumerate(samples):
+        try:
+            state = detector.status(sample)
+            if state == OK:
+                p[i] = float(score_one(sample))
+        except FakebenchError as e:
+            state = e.one_line()
+        status.append(state)
+    return Scored(p, status)

@@ -1,0 +1,204 @@
+"""``shortcut``: a deliberately dumb probe that sees only container and signal metadata, never a face.
+
+Audio-visual deepfake datasets turned out to be separable by the length of the leading silence alone (Smeu et
+al. 2024, arXiv 2412.00175): their fakes were made by a pipeline that left a trace no detector should be
+credited for finding. This probe looks only at such traces: duration, leading and trailing silence, the
+speech level, file size and bitrate, frame rate, frame size, sample rate and the video codec. Every
+evaluation runs it: if it separates real from fake (its AUC's confidence interval excludes 0.5) the corpus
+has a shortcut, and `shortcut_features` says which feature carries it.
+
+Model: standardised features (missing ones, e.g. the file size of a clip in memory, imputed with the training
+median) and L2 logistic regression (scikit-learn), its strength chosen on the validation split only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from fakebench.detectors.base import DetectorBase, Finding, Scored, labels_of, register, score_each
+from fakebench.errors import ConfigError
+from fakebench.samples import Sample
+
+FEATURES = ("duration_s", "leading_silence_s", "trailing_silence_s", "speech_level_dbfs", "file_size_mb",
+            "bitrate_kbps", "fps", "width", "height", "sample_rate", "codec_h264")
+SILENCE_WINDOW_S = 0.01
+SILENCE_BELOW_LOUD_DB = 35.0  # a 10 ms window this far under the loud (95th percentile) level is silence
+SILENCE_FLOOR_DBFS = -60.0
+STRENGTHS = (0.01, 0.1, 1.0, 10.0)  # inverse L2 strengths tried; the validation split picks one
+
+
+def silences(audio: np.ndarray, sample_rate: int) -> tuple[float, float, float]:
+    """(leading silence s, trailing silence s, loud level dBFS) of mono audio, from 10 ms RMS windows."""
+    hop = max(1, int(round(SILENCE_WINDOW_S * sample_rate)))
+    n = len(audio) // hop
+    if n == 0:
+        return 0.0, 0.0, -120.0
+    rms = np.sqrt(np.mean(np.square(audio[:n * hop].reshape(n, hop).astype(np.float64)), axis=1))
+    level = 20.0 * np.log10(rms + 1e-12)
+    loud = float(np.percentile(level, 95))
+    sound = level > max(loud - SILENCE_BELOW_LOUD_DB, SILENCE_FLOOR_DBFS)
+    if not sound.any():
+        whole = n * SILENCE_WINDOW_S
+        return whole, whole, loud
+    first, last = int(np.argmax(sound)), int(n - 1 - np.argmax(sound[::-1]))
+    return first * SILENCE_WINDOW_S, (n - 1 - last) * SILENCE_WINDOW_S, loud
+
+
+def metadata_features(sample: Sample) -> dict[str, float]:
+    """The probe's features of one clip; NaN where the clip does not have it (no file, no audio)."""
+    clip = sample.clip
+    duration = clip.n_frames / clip.fps if clip.fps else math.nan
+    out = dict.fromkeys(FEATURES, math.nan)
+    out |= {"duration_s": duration, "fps": float(clip.fps), "width": float(clip.frames.shape[2]),
+            "height": float(clip.frames.shape[1])}
+    if clip.has_audio_track and clip.audio.size:
+        lead, trail, loud = silences(clip.audio, clip.sample_rate)
+        out |= {"leading_silence_s": lead, "trailing_silence_s": trail, "speech_level_dbfs": loud,
+                "sample_rate": float(clip.sample_rate)}
+    if sample.path is not None and sample.path.is_file():
+        size = sample.path.stat().st_size
+        out["file_size_mb"] = size / 1e6
+        out["bitrate_kbps"] = size * 8 / 1000 / duration if duration else math.nan
+        out["codec_h264"] = float(_video_codec(sample.path) == "h264")
+    return out
+
+
+def _video_codec(path) -> str:
+    import av
+
+    with av.open(str(path)) as c:
+        return c.streams.video[0].codec_context.name if c.streams.video else ""
+
+
+def feature_matrix(samples: Sequence[Sample]) -> np.ndarray:
+    return np.array([[metadata_features(s)[f] for f in FEATURES] for s in samples], np.float64)
+
+
+def shortcut_features(samples: Sequence[Sample]) -> list[tuple[str, float]]:
+    """Each feature's own AUC at telling fake from real on these clips, strongest first (|AUC - 0.5|): the
+    feature at the top carries a shortcut when the probe finds one. Features that are constant or missing on
+    every clip are left out."""
+    from sklearn.metrics import roc_auc_score
+
+    labels = labels_of(samples)
+    if len(set(labels)) < 2:
+        return []
+    x = feature_matrix(samples)
+    out = []
+    for j, name in enumerate(FEATURES):
+        col = x[:, j]
+        ok = np.isfinite(col)
+        if ok.sum() < 2 or len(set(labels[ok])) < 2 or np.ptp(col[ok]) == 0:
+            continue
+        out.append((name, float(roc_auc_score(labels[ok], col[ok]))))
+    return sorted(out, key=lambda item: -abs(item[1] - 0.5))
+
+
+def _column_stat(stat, x: np.ndarray, missing: float = 0.0) -> np.ndarray:
+    """``stat`` (nanmean, nanmedian) of each column over its finite values; ``missing`` where it has none."""
+    finite = np.isfinite(x).any(axis=0)
+    out = np.full(x.shape[1], missing)
+    if finite.any():
+        out[finite] = stat(np.where(np.isfinite(x[:, finite]), x[:, finite], np.nan), axis=0)
+    return out
+
+
+@register("shortcut")
+class ShortcutProbe(DetectorBase):
+    description: ClassVar[str] = ("metadata-only probe (duration, silences, level, size, bitrate, fps, frame size, "
+                                  "sample rate, codec): a corpus it can separate has a shortcut")
+    needs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._fitted: dict[str, np.ndarray] = {}
+
+    def fit(self, train: Sequence[Sample], val: Sequence[Sample]) -> ShortcutProbe:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import roc_auc_score
+
+        y_train, y_val = labels_of(train), labels_of(val)
+        if len(set(y_train)) < 2:
+            raise ConfigError("the training split has one label only; the shortcut probe needs real and fake clips")
+        x_train = feature_matrix(train)
+        median = _column_stat(np.nanmedian, x_train)
+        mean, scale = self._standardiser(x_train, median)
+        z_train = self._z(x_train, median, mean, scale)
+        best: tuple[float, float] | None = None
+        x_val = feature_matrix(val) if len(val) else np.zeros((0, len(FEATURES)))
+        for strength in STRENGTHS:
+            model = LogisticRegression(C=strength, max_iter=1000).fit(z_train, y_train)
+            if len(set(y_val)) < 2:
+                best = (0.0, 1.0)  # nothing to choose with: the default strength
+                break
+            auc = roc_auc_score(y_val, model.predict_proba(self._z(x_val, median, mean, scale))[:, 1])
+            if best is None or auc > best[0] + 1e-9:
+                best = (auc, strength)
+        strength = best[1] if best is not None else 1.0
+        model = LogisticRegression(C=strength, max_iter=1000).fit(z_train, y_train)
+        self._fitted = {"median": median, "mean": mean, "scale": scale, "coef": model.coef_[0],
+                        "intercept": np.array([model.intercept_[0]]),
+                        "real_mean": _column_stat(np.nanmean, x_train[y_train == 0], missing=np.nan),
+                        "fake_mean": _column_stat(np.nanmean, x_train[y_train == 1], missing=np.nan)}
+        self.info = {"strength": strength, "n_train": len(train), "n_val": len(val), "features": list(FEATURES)}
+        return self
+
+    @staticmethod
+    def _standardiser(x: np.ndarray, median: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        filled = np.where(np.isfinite(x), x, median)
+        scale = filled.std(axis=0)
+        return filled.mean(axis=0), np.where(scale > 0, scale, 1.0)
+
+    @staticmethod
+    def _z(x: np.ndarray, median: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        return (np.where(np.isfinite(x), x, median) - mean) / scale
+
+    def _logit(self, x: np.ndarray) -> np.ndarray:
+        f = self._require_fitted()
+        return self._z(x, f["median"], f["mean"], f["scale"]) @ f["coef"] + f["intercept"][0]
+
+    def _require_fitted(self) -> dict[str, np.ndarray]:
+        if not self._fitted:
+            raise ConfigError("the shortcut probe is not fitted; fit it or load a saved one")
+        return self._fitted
+
+    def predict_proba(self, samples: Sequence[Sample]) -> np.ndarray:
+        return self.score(samples).p_fake
+
+    def score(self, samples: Sequence[Sample]) -> Scored:
+        return score_each(self, samples, lambda s: 1.0 / (1.0 + math.exp(-float(self._logit(
+            feature_matrix([s]))[0]))))
+
+    def explain(self, sample: Sample) -> list[Finding]:
+        f = self._require_fitted()
+        x = feature_matrix([sample])[0]
+        contributions = self._z(x[None], f["median"], f["mean"], f["scale"])[0] * f["coef"]
+        findings = []
+        for j in np.argsort(-np.abs(contributions))[:3]:
+            if abs(contributions[j]) < 0.05:
+                continue
+            name, value = FEATURES[j], x[j]
+            toward = "fake" if contributions[j] > 0 else "real"
+            shown = "missing" if not np.isfinite(value) else f"{value:.3g}"
+            findings.append(Finding(
+                text=f"{name.replace('_', ' ')} {shown} points to {toward} (training clips: real "
+                     f"{f['real_mean'][j]:.3g}, fake {f['fake_mean'][j]:.3g} on average); metadata, not the face",
+                value=None if not np.isfinite(value) else float(value), weight=float(contributions[j])))
+        return findings
+
+    def state(self) -> dict[str, np.ndarray]:
+        return dict(self._require_fitted())
+
+    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
+        expected = {"median", "mean", "scale", "coef", "intercept", "real_mean", "fake_mean"}
+        if set(state) != expected or any(np.asarray(state[k]).shape != (len(FEATURES),)
+                                         for k in expected - {"intercept"}):
+            from fakebench.errors import WeightsError
+
+            raise WeightsError(f"the saved shortcut probe does not fit this fakebench's {len(FEATURES)} features; "
+                               "train it again")
+        self._fitted = {k: np.asarray(v, np.float64) for k, v in state.items()}

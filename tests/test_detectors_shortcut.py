@@ -1,0 +1,94 @@
+"""The detector contract (save/load with checksums) and the shortcut probe, on clips the test makes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fakebench.detectors.base import DETECTORS, STATE_FILE, DetectorBase, read_description
+from fakebench.detectors.shortcut import ShortcutProbe, shortcut_features, silences
+from fakebench.errors import ConfigError, WeightsError
+from fakebench.media import Clip
+from fakebench.samples import Sample
+
+FPS, SR = 25.0, 16000
+
+
+def _clip(rng: np.random.Generator, lead_s: float, seconds: float = 2.0) -> Clip:
+    """Small frames and speech-like audio (noise bursts at 4 Hz) after `lead_s` of silence."""
+    n = int(seconds * FPS)
+    frames = rng.integers(0, 255, (n, 24, 24, 3), dtype=np.uint8)
+    t = np.arange(int(seconds * SR)) / SR
+    speech = rng.standard_normal(t.size) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)) * 0.1
+    speech[: int(lead_s * SR)] = 0.0
+    return Clip(frames=frames, fps=FPS, audio=speech.astype(np.float32), sample_rate=SR)
+
+
+def _corpus(seed: int, fake_extra_lead: float, n_identities: int = 12) -> list[Sample]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n_identities):
+        for label in ("real", "fake"):
+            lead = rng.uniform(0.02, 0.15) + (fake_extra_lead if label == "fake" else 0.0)
+            out.append(Sample.from_clip(_clip(rng, lead), clip_id=f"{label}{seed}_{i}", label=label,
+                                        identity=f"id{seed}_{i}"))
+    return out
+
+
+def test_silences_are_measured_where_they_were_put():
+    rng = np.random.default_rng(0)
+    clip = _clip(rng, 0.4)
+    lead, trail, loud = silences(clip.audio, SR)
+    assert lead == pytest.approx(0.4, abs=0.02) and trail < 0.05 and -40 < loud < -10
+
+
+def test_the_probe_finds_a_planted_leading_silence_and_names_it():
+    train, val, test = _corpus(0, 0.5), _corpus(1, 0.5), _corpus(2, 0.5)
+    probe = DETECTORS.create("shortcut").fit(train, val)
+    p = probe.predict_proba(test)
+    labels = np.array([s.label == "fake" for s in test])
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(labels, p) > 0.95
+    assert shortcut_features(test)[0][0] == "leading_silence_s"
+    words = " ".join(f.text for f in probe.explain(test[1]))  # a fake
+    assert "leading silence" in words and "fake" in words
+
+
+def test_the_probe_finds_nothing_where_there_is_nothing():
+    train, val, test = _corpus(3, 0.0, 20), _corpus(4, 0.0, 20), _corpus(5, 0.0, 30)
+    probe = ShortcutProbe().fit(train, val)
+    labels = np.array([s.label == "fake" for s in test])
+    from sklearn.metrics import roc_auc_score
+
+    assert 0.3 < roc_auc_score(labels, probe.predict_proba(test)) < 0.7
+
+
+def test_a_saved_detector_loads_the_same_and_refuses_changes(tmp_path):
+    train, val, test = _corpus(0, 0.5), _corpus(1, 0.5), _corpus(2, 0.5)
+    probe = ShortcutProbe().fit(train, val)
+    folder = probe.save(tmp_path / "probe")
+    again = DetectorBase.load(folder)
+    assert isinstance(again, ShortcutProbe)
+    np.testing.assert_array_equal(again.predict_proba(test), probe.predict_proba(test))
+    assert read_description(folder)["detector"] == "shortcut"
+
+    description = json.loads((folder / "detector.json").read_text())
+    (folder / "detector.json").write_text(json.dumps({**description, "format_version": 99}))
+    with pytest.raises(WeightsError, match="version 99"):
+        DetectorBase.load(folder)
+    (folder / "detector.json").write_text(json.dumps(description))
+    state = folder / STATE_FILE
+    state.write_bytes(state.read_bytes()[:-1] + b"x")
+    with pytest.raises(WeightsError, match="checksum"):
+        DetectorBase.load(folder)
+
+
+def test_one_label_only_is_refused_in_words():
+    real_only = [s for s in _corpus(0, 0.5) if s.label == "real"]
+    with pytest.raises(ConfigError, match="one label only"):
+        ShortcutProbe().fit(real_only, real_only)
+    with pytest.raises(ConfigError, match="neither real nor fake"):
+        ShortcutProbe().fit([Sample.from_clip(_clip(np.random.default_rng(0), 0.1), label="maybe")], [])
