@@ -108,7 +108,7 @@ class DetectorBase:
     def status(self, sample: Sample) -> str:
         """"ok", or why this detector cannot score the clip ("no audio", "no face")."""
         clip = sample.clip
-        if "audio" in self.needs and not clip.has_audio_track:
+        if "audio" in self.needs and not (clip.has_audio_track and clip.has_audio):
             return "no audio"
         if "face" in self.needs and sample.track.face_frames == 0:
             return "no face"
@@ -200,3 +200,93 @@ def score_each(detector: DetectorBase, samples: Sequence[Sample], score_one) -> 
             state = e.one_line()
         status.append(state)
     return Scored(p, status)
+
+
+class LinearProbe:
+    """Standardised numeric features (missing values imputed with the training median) and L2 logistic
+    regression (scikit-learn), its strength chosen by AUC on the validation split only. Small, deterministic,
+    saved as plain arrays, and explainable: each feature's contribution to the logit."""
+
+    STRENGTHS = (0.01, 0.1, 1.0, 10.0)
+    KEYS = ("median", "mean", "scale", "coef", "intercept", "real_mean", "fake_mean")
+
+    def __init__(self, state: Mapping[str, np.ndarray] | None = None) -> None:
+        self.arrays: dict[str, np.ndarray] = dict(state or {})
+        self.strength: float | None = None
+
+    def fit(self, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray) -> LinearProbe:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import roc_auc_score
+
+        if len(set(y_train.tolist())) < 2:
+            raise ConfigError("the training split has one label only; a detector needs real and fake clips")
+        median = _column_stat(np.nanmedian, x_train)
+        filled = np.where(np.isfinite(x_train), x_train, median)
+        scale = filled.std(axis=0)
+        self.arrays = {"median": median, "mean": filled.mean(axis=0), "scale": np.where(scale > 0, scale, 1.0)}
+        z_train = self.standardise(x_train)
+        best: tuple[float, float] | None = None
+        if len(set(y_val.tolist())) == 2:
+            z_val = self.standardise(x_val)
+            for strength in self.STRENGTHS:
+                model = LogisticRegression(C=strength, max_iter=2000).fit(z_train, y_train)
+                auc = float(roc_auc_score(y_val, model.predict_proba(z_val)[:, 1]))
+                if best is None or auc > best[0] + 1e-9:
+                    best = (auc, strength)
+        self.strength = best[1] if best is not None else 1.0  # no validation labels of both kinds: the default
+        model = LogisticRegression(C=self.strength, max_iter=2000).fit(z_train, y_train)
+        self.arrays |= {"coef": model.coef_[0].astype(np.float64),
+                        "intercept": np.array([model.intercept_[0]], np.float64),
+                        "real_mean": _column_stat(np.nanmean, x_train[y_train == 0], missing=np.nan),
+                        "fake_mean": _column_stat(np.nanmean, x_train[y_train == 1], missing=np.nan)}
+        return self
+
+    def standardise(self, x: np.ndarray) -> np.ndarray:
+        a = self.arrays
+        return (np.where(np.isfinite(x), x, a["median"]) - a["mean"]) / a["scale"]
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        return self.standardise(x) * self.arrays["coef"]
+
+    def p_fake(self, x: np.ndarray) -> np.ndarray:
+        logit = self.contributions(x).sum(axis=-1) + self.arrays["intercept"][0]
+        return 1.0 / (1.0 + np.exp(-logit))
+
+    @property
+    def fitted(self) -> bool:
+        return "coef" in self.arrays
+
+    def check_state(self, n_features: int, what: str) -> None:
+        if set(self.arrays) != set(self.KEYS) or any(
+                np.asarray(self.arrays[k]).shape != (n_features,) for k in self.KEYS if k != "intercept"):
+            raise WeightsError(f"the saved {what} does not fit this fakebench's {n_features} features; train it again")
+        self.arrays = {k: np.asarray(v, np.float64) for k, v in self.arrays.items()}
+
+
+def _column_stat(stat, x: np.ndarray, missing: float = 0.0) -> np.ndarray:
+    """``stat`` (nanmean, nanmedian) of each column over its finite values; ``missing`` where it has none."""
+    finite = np.isfinite(x).any(axis=0) if len(x) else np.zeros(x.shape[1], bool)
+    out = np.full(x.shape[1], missing)
+    if finite.any():
+        out[finite] = stat(np.where(np.isfinite(x[:, finite]), x[:, finite], np.nan), axis=0)
+    return out
+
+
+def linear_findings(probe: LinearProbe, names: Sequence[str], x: np.ndarray, *, top: int = 3,
+                    describe=None) -> list[Finding]:
+    """The features that moved one clip's score most, in words: value, direction, and the training means."""
+    a = probe.arrays
+    contributions = probe.contributions(x[None])[0]
+    findings = []
+    for j in np.argsort(-np.abs(contributions))[:top]:
+        if abs(contributions[j]) < 0.05:
+            continue
+        value = x[j]
+        shown = "missing" if not np.isfinite(value) else f"{value:.3g}"
+        toward = "fake" if contributions[j] > 0 else "real"
+        text = (describe(names[j], value) if describe else None) or f"{names[j].replace('_', ' ')} {shown}"
+        findings.append(Finding(text=f"{text}: points to {toward} (training clips: real {a['real_mean'][j]:.3g}, "
+                                     f"fake {a['fake_mean'][j]:.3g} on average)",
+                                value=None if not np.isfinite(value) else float(value),
+                                weight=float(contributions[j])))
+    return findings

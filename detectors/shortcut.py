@@ -19,7 +19,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fakebench.detectors.base import DetectorBase, Finding, Scored, labels_of, register, score_each
+from fakebench.detectors.base import (
+    DetectorBase,
+    Finding,
+    LinearProbe,
+    Scored,
+    labels_of,
+    linear_findings,
+    register,
+    score_each,
+)
 from fakebench.errors import ConfigError
 from fakebench.samples import Sample
 
@@ -28,7 +37,6 @@ FEATURES = ("duration_s", "leading_silence_s", "trailing_silence_s", "speech_lev
 SILENCE_WINDOW_S = 0.01
 SILENCE_BELOW_LOUD_DB = 35.0  # a 10 ms window this far under the loud (95th percentile) level is silence
 SILENCE_FLOOR_DBFS = -60.0
-STRENGTHS = (0.01, 0.1, 1.0, 10.0)  # inverse L2 strengths tried; the validation split picks one
 
 
 def silences(audio: np.ndarray, sample_rate: int) -> tuple[float, float, float]:
@@ -98,15 +106,6 @@ def shortcut_features(samples: Sequence[Sample]) -> list[tuple[str, float]]:
     return sorted(out, key=lambda item: -abs(item[1] - 0.5))
 
 
-def _column_stat(stat, x: np.ndarray, missing: float = 0.0) -> np.ndarray:
-    """``stat`` (nanmean, nanmedian) of each column over its finite values; ``missing`` where it has none."""
-    finite = np.isfinite(x).any(axis=0)
-    out = np.full(x.shape[1], missing)
-    if finite.any():
-        out[finite] = stat(np.where(np.isfinite(x[:, finite]), x[:, finite], np.nan), axis=0)
-    return out
-
-
 @register("shortcut")
 class ShortcutProbe(DetectorBase):
     description: ClassVar[str] = ("metadata-only probe (duration, silences, level, size, bitrate, fps, frame size, "
@@ -115,90 +114,35 @@ class ShortcutProbe(DetectorBase):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self._fitted: dict[str, np.ndarray] = {}
+        self.probe = LinearProbe()
 
     def fit(self, train: Sequence[Sample], val: Sequence[Sample]) -> ShortcutProbe:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.metrics import roc_auc_score
-
-        y_train, y_val = labels_of(train), labels_of(val)
-        if len(set(y_train)) < 2:
-            raise ConfigError("the training split has one label only; the shortcut probe needs real and fake clips")
-        x_train = feature_matrix(train)
-        median = _column_stat(np.nanmedian, x_train)
-        mean, scale = self._standardiser(x_train, median)
-        z_train = self._z(x_train, median, mean, scale)
-        best: tuple[float, float] | None = None
-        x_val = feature_matrix(val) if len(val) else np.zeros((0, len(FEATURES)))
-        for strength in STRENGTHS:
-            model = LogisticRegression(C=strength, max_iter=1000).fit(z_train, y_train)
-            if len(set(y_val)) < 2:
-                best = (0.0, 1.0)  # nothing to choose with: the default strength
-                break
-            auc = roc_auc_score(y_val, model.predict_proba(self._z(x_val, median, mean, scale))[:, 1])
-            if best is None or auc > best[0] + 1e-9:
-                best = (auc, strength)
-        strength = best[1] if best is not None else 1.0
-        model = LogisticRegression(C=strength, max_iter=1000).fit(z_train, y_train)
-        self._fitted = {"median": median, "mean": mean, "scale": scale, "coef": model.coef_[0],
-                        "intercept": np.array([model.intercept_[0]]),
-                        "real_mean": _column_stat(np.nanmean, x_train[y_train == 0], missing=np.nan),
-                        "fake_mean": _column_stat(np.nanmean, x_train[y_train == 1], missing=np.nan)}
-        self.info = {"strength": strength, "n_train": len(train), "n_val": len(val), "features": list(FEATURES)}
+        self.probe.fit(feature_matrix(train), labels_of(train),
+                       feature_matrix(val) if len(val) else np.zeros((0, len(FEATURES))),
+                       labels_of(val))
+        self.info = {"strength": self.probe.strength, "n_train": len(train), "n_val": len(val),
+                     "features": list(FEATURES)}
         return self
 
-    @staticmethod
-    def _standardiser(x: np.ndarray, median: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        filled = np.where(np.isfinite(x), x, median)
-        scale = filled.std(axis=0)
-        return filled.mean(axis=0), np.where(scale > 0, scale, 1.0)
-
-    @staticmethod
-    def _z(x: np.ndarray, median: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-        return (np.where(np.isfinite(x), x, median) - mean) / scale
-
-    def _logit(self, x: np.ndarray) -> np.ndarray:
-        f = self._require_fitted()
-        return self._z(x, f["median"], f["mean"], f["scale"]) @ f["coef"] + f["intercept"][0]
-
-    def _require_fitted(self) -> dict[str, np.ndarray]:
-        if not self._fitted:
+    def _require_fitted(self) -> LinearProbe:
+        if not self.probe.fitted:
             raise ConfigError("the shortcut probe is not fitted; fit it or load a saved one")
-        return self._fitted
+        return self.probe
 
     def predict_proba(self, samples: Sequence[Sample]) -> np.ndarray:
         return self.score(samples).p_fake
 
     def score(self, samples: Sequence[Sample]) -> Scored:
-        return score_each(self, samples, lambda s: 1.0 / (1.0 + math.exp(-float(self._logit(
-            feature_matrix([s]))[0]))))
+        probe = self._require_fitted()
+        return score_each(self, samples, lambda s: probe.p_fake(feature_matrix([s]))[0])
 
     def explain(self, sample: Sample) -> list[Finding]:
-        f = self._require_fitted()
-        x = feature_matrix([sample])[0]
-        contributions = self._z(x[None], f["median"], f["mean"], f["scale"])[0] * f["coef"]
-        findings = []
-        for j in np.argsort(-np.abs(contributions))[:3]:
-            if abs(contributions[j]) < 0.05:
-                continue
-            name, value = FEATURES[j], x[j]
-            toward = "fake" if contributions[j] > 0 else "real"
-            shown = "missing" if not np.isfinite(value) else f"{value:.3g}"
-            findings.append(Finding(
-                text=f"{name.replace('_', ' ')} {shown} points to {toward} (training clips: real "
-                     f"{f['real_mean'][j]:.3g}, fake {f['fake_mean'][j]:.3g} on average); metadata, not the face",
-                value=None if not np.isfinite(value) else float(value), weight=float(contributions[j])))
-        return findings
+        findings = linear_findings(self._require_fitted(), FEATURES, feature_matrix([sample])[0])
+        return [Finding(f"{f.text}; metadata, not the face", f.value, f.frames, f.weight) for f in findings]
 
     def state(self) -> dict[str, np.ndarray]:
-        return dict(self._require_fitted())
+        return dict(self._require_fitted().arrays)
 
     def set_state(self, state: Mapping[str, np.ndarray]) -> None:
-        expected = {"median", "mean", "scale", "coef", "intercept", "real_mean", "fake_mean"}
-        if set(state) != expected or any(np.asarray(state[k]).shape != (len(FEATURES),)
-                                         for k in expected - {"intercept"}):
-            from fakebench.errors import WeightsError
-
-            raise WeightsError(f"the saved shortcut probe does not fit this fakebench's {len(FEATURES)} features; "
-                               "train it again")
-        self._fitted = {k: np.asarray(v, np.float64) for k, v in state.items()}
+        self.probe = LinearProbe(state)
+        self.probe.check_state(len(FEATURES), "shortcut probe")
