@@ -102,6 +102,11 @@ class Sample:
     def is_loaded(self) -> bool:
         return "clip" in self._cache
 
+    @property
+    def has_track(self) -> bool:
+        """Whether the face track is already known (given or computed), so reading ``track`` costs nothing."""
+        return "track" in self._cache
+
     def release(self) -> None:
         """Forget the decoded clip (keeping the track), to bound memory over a long list of Samples."""
         self._cache.pop("clip", None)
