@@ -29,7 +29,7 @@ from fakebench.detectors.base import (
     register,
     score_each,
 )
-from fakebench.errors import ConfigError
+from fakebench.errors import ConfigError, FakebenchError
 from fakebench.samples import Sample
 
 FEATURES = ("duration_s", "leading_silence_s", "trailing_silence_s", "speech_level_dbfs", "file_size_mb",
@@ -83,7 +83,16 @@ def _video_codec(path) -> str:
 
 
 def feature_matrix(samples: Sequence[Sample]) -> np.ndarray:
-    return np.array([[metadata_features(s)[f] for f in FEATURES] for s in samples], np.float64)
+    """(clips, features); a clip whose media cannot be read is a row of NaN (imputed when fitting, and scored as
+    failed by `score_each`)."""
+    rows = []
+    for s in samples:
+        try:
+            values = metadata_features(s)
+        except FakebenchError:
+            values = dict.fromkeys(FEATURES, math.nan)
+        rows.append([values[f] for f in FEATURES])
+    return np.array(rows, np.float64).reshape(len(samples), len(FEATURES))
 
 
 def shortcut_features(samples: Sequence[Sample]) -> list[tuple[str, float]]:

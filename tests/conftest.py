@@ -47,3 +47,42 @@ def speech_16k() -> tuple[np.ndarray, int]:
 
     audio, sr, _ = synthesize("Place blue at F two now, please.", voice="en-us")
     return resample_audio(audio, sr, 16000), 16000
+
+
+TALKING_SENTENCES = ("Place blue at F two now.", "Bin green by S nine again.", "Set white with P four please.",
+                     "Lay red in D seven soon.", "A photo can talk and sing.", "Six spoons of fresh snow peas.")
+TALKING_VOICES = ("en-us", "en-gb", "en-us+f2", "en+m3")
+
+
+@pytest.fixture(scope="session")
+def talking_set(astronaut, grace_hopper):
+    """A small generated corpus: 8 'people' (the two bundled photos, cropped two ways and mirrored), each saying
+    two sentences. "real": warp clips (blinks, in sync) with their face tracks; "desync": the same clips with the
+    audio 6 frames late or early; "static": the photo held still with the speech. Items have clip, track (None
+    where not analysed), identity and clip_id."""
+    from types import SimpleNamespace
+
+    from fakebench.faces import analyze
+    from fakebench.generators.base import create
+    from fakebench.media import resample_audio
+    from fakebench.speech import synthesize
+
+    crops = [astronaut[10:266, 90:346], astronaut[30:250, 110:330], grace_hopper[80:440, 90:450][::2, ::2],
+             grace_hopper[120:420, 120:420]]
+    faces = [np.ascontiguousarray(f) for face in crops for f in (face, face[:, ::-1])]
+    out = {"real": [], "desync": [], "static": []}
+    for i, face in enumerate(faces):
+        for j in range(2):
+            text = TALKING_SENTENCES[(i + j) % len(TALKING_SENTENCES)]
+            audio, sr, _ = synthesize(text, voice=TALKING_VOICES[(i + j) % len(TALKING_VOICES)])
+            audio = resample_audio(audio, sr, 16000)
+            real = create("warp", max_side=192, blink_rate_per_min=30.0).generate(face, audio, 16000,
+                                                                                  seed=i * 2 + j).clip
+            track = analyze(real)
+            who = f"person{i}"
+            out["real"].append(SimpleNamespace(clip=real, track=track, identity=who, clip_id=f"real{i}_{j}"))
+            shifted = create("desync", shift_frames=(6 if j else -6)).from_clip(real).clip
+            out["desync"].append(SimpleNamespace(clip=shifted, track=track, identity=who, clip_id=f"desync{i}_{j}"))
+            still = create("static", max_side=192).generate(face, audio, 16000).clip
+            out["static"].append(SimpleNamespace(clip=still, track=None, identity=who, clip_id=f"static{i}_{j}"))
+    return out

@@ -13,41 +13,13 @@ from fakebench.samples import Sample
 
 pytestmark = pytest.mark.slow  # generates and analyses ~50 clips
 
-SR = 16000
-SENTENCES = ("Place blue at F two now.", "Bin green by S nine again.", "Set white with P four please.",
-             "Lay red in D seven soon.", "A photo can talk and sing.", "Six spoons of fresh snow peas.")
-VOICES = ("en-us", "en-gb", "en-us+f2", "en+m3")
-
-
-def _faces(astronaut: np.ndarray, grace_hopper: np.ndarray) -> list[np.ndarray]:
-    """Eight 'people': the two photos, each cropped two ways and mirrored."""
-    a = [astronaut[10:266, 90:346], astronaut[30:250, 110:330]]
-    g = [grace_hopper[80:440, 90:450][::2, ::2], grace_hopper[120:420, 120:420]]
-    return [np.ascontiguousarray(f) for face in (a + g) for f in (face, face[:, ::-1])]
-
-
 @pytest.fixture(scope="module")
-def corpus(astronaut, grace_hopper) -> dict[str, list[Sample]]:
-    from fakebench.faces import analyze
-    from fakebench.generators.base import create
-    from fakebench.media import resample_audio
-    from fakebench.speech import synthesize
-
-    out: dict[str, list[Sample]] = {"real": [], "desync": [], "static": []}
-    for i, face in enumerate(_faces(astronaut, grace_hopper)):
-        for j in range(2):
-            text = SENTENCES[(i + j) % len(SENTENCES)]
-            audio, sr, _ = synthesize(text, voice=VOICES[(i + j) % len(VOICES)])
-            audio = resample_audio(audio, sr, SR)
-            real = create("warp", max_side=192, blink_rate_per_min=30.0).generate(face, audio, SR, seed=i * 2 + j).clip
-            track = analyze(real)
-            meta = {"identity": f"person{i}"}
-            out["real"].append(Sample.from_clip(real, clip_id=f"real{i}_{j}", track=track, label="real", **meta))
-            shifted = create("desync", shift_frames=(6 if j else -6)).from_clip(real).clip
-            out["desync"].append(Sample.from_clip(shifted, clip_id=f"desync{i}_{j}", track=track, label="fake",
-                                                  **meta))
-            still = create("static", max_side=192).generate(face, audio, SR).clip
-            out["static"].append(Sample.from_clip(still, clip_id=f"static{i}_{j}", label="fake", **meta))
+def corpus(talking_set) -> dict[str, list[Sample]]:
+    out: dict[str, list[Sample]] = {}
+    for kind, items in talking_set.items():
+        out[kind] = [Sample.from_clip(item.clip, clip_id=item.clip_id, track=item.track,
+                                      label="real" if kind == "real" else "fake", identity=item.identity)
+                     for item in items]
     return out
 
 

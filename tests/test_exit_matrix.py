@@ -90,6 +90,9 @@ CASES: dict[tuple[str, ...], dict[int, Args]] = {
     ("weights", "convert"): {2: lambda m: [m / "missing.dat", "-o", m / "out" / "conv"]},
     ("train-generator",): {2: lambda m: [m / "missing", "-o", m / "out" / "run"]},
     ("train-sync",): {2: lambda m: [m / "missing", "-o", m / "out" / "sync"]},
+    ("train-detector",): {2: lambda m: [m / "missing", "-d", "sync", "-o", m / "out" / "det"]},
+    ("evaluate",): {2: lambda m: [m / "missing-detector", m / "corpus", "-o", m / "out" / "eval"]},
+    ("detect",): {2: lambda m: [m / "talk.mp4"]},
     ("corpus", "import"): {0: lambda m: ["folder", m / "dataset", "-o", m / "out" / "c0"],
                            1: lambda m: ["folder", m / "dataset_with_bad", "-o", m / "out" / "c1"],
                            2: lambda m: ["folder", m / "missing", "-o", m / "out" / "c2"]},
@@ -108,10 +111,15 @@ ELSEWHERE: dict[tuple[tuple[str, ...], int], str] = {
     (("train-sync",), 0):
         "test_avsync.py::test_train_sync_fits_evaluates_leave_one_speaker_out_and_writes_a_loadable_model",
     (("train-sync",), 1): "test_avsync.py::test_train_sync_skips_unusable_clips_and_exits_1",
+    (("train-detector",), 0): "test_detect_cli.py::test_train_evaluate_and_detect",
+    (("evaluate",), 0): "test_detect_cli.py::test_train_evaluate_and_detect",
+    (("evaluate",), 1): "test_detect_cli.py::test_clips_that_cannot_be_scored_are_listed_and_exit_1",
+    (("detect",), 0): "test_detect_cli.py::test_train_evaluate_and_detect",
+    (("detect",), 1): "test_detect_cli.py::test_clips_that_cannot_be_scored_are_listed_and_exit_1",
     (("corpus", "build"), 1): "test_exit_codes.py::test_corpus_build_with_failed_clips_exits_1_and_keeps_the_rest",
 }
 
-SINGLE_ITEM = {("analyze",), ("speak",), ("generate",), ("generators",), ("compare",), ("demo",),
+SINGLE_ITEM = {("analyze",), ("speak",), ("generate",), ("generators",), ("compare",), ("demo",), ("train-detector",),
                ("weights", "list"), ("weights", "convert"), ("train-generator",), ("corpus", "demo")}
 
 

@@ -15,6 +15,7 @@ from rich.table import Table
 from typer.core import TyperCommand, TyperOption
 
 from fakebench.cli.corpus import corpus_app
+from fakebench.cli.detect import detect, evaluate, train_detector
 from fakebench.cli.options import (
     DEVICE_HELP,
     AllowUnverifiedWeights,
@@ -56,6 +57,9 @@ app.add_typer(weights_app, name="weights")
 app.add_typer(corpus_app, name="corpus")
 app.command("train-generator")(train_generator)
 app.command("train-sync")(train_sync)
+app.command("train-detector")(train_detector)
+app.command("evaluate")(evaluate)
+app.command("detect")(detect)
 
 out = Console()
 err = Console(stderr=True)
