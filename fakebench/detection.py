@@ -28,6 +28,9 @@ from fakebench.errors import ConfigError, FakebenchError
 from fakebench.samples import Sample
 
 SHORTCUT = "shortcut"
+# Default detectors, fitted by fakebench on its own demo corpus and shipped as package data (see the MODEL_CARD.md
+# there): `detect` uses them when no --detector is given.
+DEFAULT_DETECTORS = Path(__file__).resolve().parent / "data" / "detectors"
 # detect's decision from the mean P(fake) of the detectors that could score the clip
 DECIDE_FAKE, DECIDE_REAL = 0.65, 0.35
 
@@ -47,6 +50,13 @@ def train_detector(name: str, train: Sequence[Sample], val: Sequence[Sample], ou
                       "n_val": {k: sum(s.label == k for s in val) for k in ("real", "fake")}, **(info or {})}
     detector.save(output)
     return detector
+
+
+def default_detector_folders() -> list[Path]:
+    """The shipped default detectors' folders (those holding a saved detector), in name order."""
+    if not DEFAULT_DETECTORS.is_dir():
+        return []
+    return sorted(p for p in DEFAULT_DETECTORS.iterdir() if (p / "detector.json").is_file())
 
 
 def load_detectors(folders: Sequence[str | os.PathLike]) -> dict[str, DetectorBase]:

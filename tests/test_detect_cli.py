@@ -78,7 +78,7 @@ def test_bad_inputs_are_one_line_errors(corpus, tmp_path, capsys):
     assert_user_error(*run(capsys, "train-detector", corpus, "-d", "nonsense", "-o", tmp_path / "x"), "nonsense")
     assert_user_error(*run(capsys, "evaluate", tmp_path / "missing", corpus, "-o", tmp_path / "r"),
                       "saved detector")
-    assert_user_error(*run(capsys, "detect", tmp_path / "x.mp4"), "train-detector")
+    assert_user_error(*run(capsys, "detect", tmp_path / "x.mp4"), "no such file")
     code, out, err = run(capsys, "train-detector", corpus, "-d", "sync", "-o", tmp_path / "d")
     assert code == 0, err
     assert_user_error(*run(capsys, "evaluate", tmp_path / "d", corpus, "-o", tmp_path / "r", "--perturb",
@@ -112,3 +112,20 @@ def test_clips_that_cannot_be_scored_are_listed_and_exit_1(corpus, tmp_path, cap
     code, out, err = run(capsys, "detect", mute, "-d", tmp_path / "sync", "--json")
     assert code == 1
     assert json.loads(out.splitlines()[-1])["detectors"][0]["status"] == "no audio"
+
+
+def test_detect_uses_the_shipped_defaults_and_says_so(talking_set, tmp_path, capsys):
+    from fakebench.detection import default_detector_folders
+    from fakebench.media import write_clip
+
+    names = [p.name for p in default_detector_folders()]
+    assert {"sync", "blink"} <= set(names)
+    still = tmp_path / "still.mp4"
+    write_clip(still, talking_set["static"][0].clip)
+    code, out, err = run(capsys, "detect", still, "--json")
+    assert code == 0, err
+    assert "using the default detectors" in err and "MODEL_CARD.md" in err
+    verdict = json.loads(out.splitlines()[-1])
+    assert [d["name"] for d in verdict["detectors"]] == names
+    blink = next(d for d in verdict["detectors"] if d["name"] == "blink")
+    assert blink["status"] == "ok" and blink["evidence"][0].startswith("no blink in")

@@ -92,7 +92,7 @@ CASES: dict[tuple[str, ...], dict[int, Args]] = {
     ("train-sync",): {2: lambda m: [m / "missing", "-o", m / "out" / "sync"]},
     ("train-detector",): {2: lambda m: [m / "missing", "-d", "sync", "-o", m / "out" / "det"]},
     ("evaluate",): {2: lambda m: [m / "missing-detector", m / "corpus", "-o", m / "out" / "eval"]},
-    ("detect",): {2: lambda m: [m / "talk.mp4"]},
+    ("detect",): {2: lambda m: [m / "missing.mp4"]},
     ("corpus", "import"): {0: lambda m: ["folder", m / "dataset", "-o", m / "out" / "c0"],
                            1: lambda m: ["folder", m / "dataset_with_bad", "-o", m / "out" / "c1"],
                            2: lambda m: ["folder", m / "missing", "-o", m / "out" / "c2"]},

@@ -98,15 +98,19 @@ def evaluate(
 
     rows, _ = read_table(run.evaluation)
     table = Table(title=f"{corpus} ({split}): AUC with 95 % CI over identities")
-    for column in ("detector", "perturbation", "generator", "AUC", "95 % CI", "EER", "n real/fake", "notes"):
+    for column in ("detector", "perturbation", "generator", "AUC", "95 % CI", "EER", "n real/fake"):
         table.add_column(column)
+    notes: dict[str, None] = {}
     for r in rows:
         ci = "-" if r.get("auc_ci_low") is None else f"{r['auc_ci_low']:.2f}-{r['auc_ci_high']:.2f}"
         auc = "-" if r.get("auc") is None else f"{r['auc']:.3f}"
         eer = "-" if r.get("eer") is None else f"{r['eer']:.3f}"
         table.add_row(str(r["detector"]), str(r["perturbation"]), str(r["generator"]), auc, ci, eer,
-                      f"{r.get('n_real')}/{r.get('n_fake')}", str(r.get("notes") or ""))
+                      f"{r.get('n_real')}/{r.get('n_fake')}")
+        notes |= dict.fromkeys(n for n in str(r.get("notes") or "").split("; ") if n)
     out.print(table)
+    for note in notes:
+        out.print(f"note: {note}")
     verdict = run.shortcut
     if verdict.get("found"):
         out.print(f"[bold red]shortcut:[/] metadata alone separates real from fake (AUC {verdict['auc']:.2f}); "
@@ -126,7 +130,9 @@ def evaluate(
 def detect(
     clips: Annotated[list[Path], typer.Argument(help="Clips to judge.")],
     detector: Annotated[list[Path] | None, typer.Option("--detector", "-d", help="A trained detector folder "
-                                                                                 "(repeatable).")] = None,
+                                                                                 "(repeatable). Default: the "
+                                                                                 "detectors shipped with fakebench.")]
+    = None,
     as_json: json_flag("Print JSON Lines: one object per clip.") = False,
 ) -> None:
     """Is it fake, and why? P(fake) from each detector, one decision, and the evidence in words.
@@ -136,18 +142,24 @@ def detect(
     audio"). JSON: {"clip", "p_fake", "decision", "evidence", "detectors": [{"name", "p_fake", "status",
     "evidence"}]}. Exit code 1 when some clip could be scored by no detector.
     """
-    from fakebench.detection import detect_clips, load_detectors
-    from fakebench.errors import ConfigError
+    from fakebench.detection import default_detector_folders, detect_clips, load_detectors
+    from fakebench.errors import WeightsError
     from fakebench.samples import Sample
 
-    if not detector:
-        raise ConfigError("no default detectors ship with this version yet; train one with `fakebench "
-                          "train-detector CORPUS -d sync -o DIR` and pass --detector DIR")
-    loaded = load_detectors(detector)
-    for path in clips:
-        from fakebench.media import check_input_file
+    from fakebench.media import check_input_file
 
+    for path in clips:  # every clip checked before any work
         check_input_file(path)
+    if not detector:
+        detector = default_detector_folders()
+        if not detector:
+            raise WeightsError("the default detectors are missing from this installation; reinstall fakebench, or "
+                               "train one with `fakebench train-detector CORPUS -d sync -o DIR` and pass "
+                               "--detector DIR")
+        err.print(f"using the default detectors {', '.join(d.name for d in detector)} (fitted on fakebench's own "
+                  "demo corpus: fakes of fakebench's generators, not a verdict on real-world deepfakes; see "
+                  f"{detector[0].parent / 'MODEL_CARD.md'})", soft_wrap=True)
+    loaded = load_detectors(detector)
     verdicts = detect_clips([Sample.from_path(p) for p in clips], loaded)
     for v in verdicts:
         if as_json:
