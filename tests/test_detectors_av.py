@@ -78,3 +78,12 @@ def test_spectrum_detector_separates_an_upsampling_artefact(corpus):
     p = detector.predict_proba(upscaled[-4:])
     words = [detector.explain(s)[0].text for s in upscaled[-4:]]
     assert all(("points to fake" in w) == (pi > 0.5) for w, pi in zip(words, p, strict=True)), (words, p)
+
+
+def test_fusion_detector_separates_both_kinds_of_fakes_and_names_its_measurements(corpus):
+    both = {"real": corpus["real"], "fakes": corpus["desync"] + corpus["static"]}
+    auc, detector = _auc_on_held_out("fusion", both, "fakes")
+    assert auc >= 0.85
+    findings = detector.explain(corpus["static"][-1])
+    assert findings and all(f.weight is not None for f in findings)
+    assert any(f.text.startswith(("blink", "sync", "cpbd")) for f in findings), [f.text for f in findings]
