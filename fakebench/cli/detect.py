@@ -144,9 +144,8 @@ def detect(
     """
     from fakebench.detection import default_detector_folders, detect_clips, load_detectors
     from fakebench.errors import WeightsError
-    from fakebench.samples import Sample
-
     from fakebench.media import check_input_file
+    from fakebench.samples import Sample
 
     for path in clips:  # every clip checked before any work
         check_input_file(path)
