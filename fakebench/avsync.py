@@ -337,6 +337,11 @@ def estimate_offset(model: SyncModel, features: ClipFeatures, max_offset: int) -
                         evidence_z=evidence, curve=agreement, max_offset=max_offset)
 
 
+def usable_max_offset(n_frames: int, max_offset: int) -> int:
+    """The search range actually used: at the extreme offsets at least two thirds of the clip overlap."""
+    return max(1, min(max_offset, n_frames // 3))
+
+
 # ---------------------------------------------------------------------------------------------- evaluation
 
 def speaker_group(name: str) -> str:

@@ -316,10 +316,12 @@ def syncnet_run(astronaut, random_weights):
         made.append(embed(*args, **kwargs))
         return made[-1]
 
-    embed = sync.syncnet_embeddings
+    from fakebench.metrics import syncnet
+
+    embed = syncnet.syncnet_embeddings
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FAKEBENCH_WEIGHTS", os.path.dirname(random_weights))
-        mp.setattr(sync, "syncnet_embeddings", keep)
+        mp.setattr(syncnet, "syncnet_embeddings", keep)
         result = sync_metrics(clip, track, method="auto")
     return clip, track, result, *made[0]
 

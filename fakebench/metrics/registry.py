@@ -93,7 +93,7 @@ class MetricContext:
         return self.weights.get(name)
 
 
-_NOT_METRIC_MODULES = ("registry", "measure")
+_NOT_METRIC_MODULES = ("registry", "measure", "syncnet")
 CLIP_METRICS = Registry("clip metric", "fakebench.metrics", skip=_NOT_METRIC_MODULES)
 SET_METRICS = Registry("set metric", "fakebench.metrics", skip=_NOT_METRIC_MODULES)
 
