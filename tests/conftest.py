@@ -55,27 +55,28 @@ TALKING_VOICES = ("en-us", "en-gb", "en-us+f2", "en+m3")
 
 
 @pytest.fixture(scope="session")
-def talking_set(astronaut, grace_hopper):
+def talking_set(astronaut, grace_hopper, tmp_path_factory):
     """A small generated corpus: 8 'people' (the two bundled photos, cropped two ways and mirrored), each saying
     two sentences. "real": warp clips (blinks, in sync) with their face tracks; "desync": the same clips with the
     audio 6 frames late or early; "static": the photo held still with the speech. Items have clip, track (None
     where not analysed), identity and clip_id."""
     from types import SimpleNamespace
 
+    from helpers import fresh_speech
+
     from fakebench.faces import analyze
     from fakebench.generators.base import create
-    from fakebench.media import resample_audio
-    from fakebench.speech import synthesize
 
     crops = [astronaut[10:266, 90:346], astronaut[30:250, 110:330], grace_hopper[80:440, 90:450][::2, ::2],
              grace_hopper[120:420, 120:420]]
     faces = [np.ascontiguousarray(f) for face in crops for f in (face, face[:, ::-1])]
     out = {"real": [], "desync": [], "static": []}
+    lines = [(TALKING_SENTENCES[(i + j) % len(TALKING_SENTENCES)], TALKING_VOICES[(i + j) % len(TALKING_VOICES)])
+             for i in range(len(faces)) for j in range(2)]
+    speech = iter(fresh_speech(lines, tmp_path_factory.mktemp("talking-speech")))  # the same audio in any order
     for i, face in enumerate(faces):
         for j in range(2):
-            text = TALKING_SENTENCES[(i + j) % len(TALKING_SENTENCES)]
-            audio, sr, _ = synthesize(text, voice=TALKING_VOICES[(i + j) % len(TALKING_VOICES)])
-            audio = resample_audio(audio, sr, 16000)
+            audio = next(speech)
             real = create("warp", max_side=192, blink_rate_per_min=30.0).generate(face, audio, 16000,
                                                                                   seed=i * 2 + j).clip
             track = analyze(real)

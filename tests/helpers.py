@@ -69,3 +69,34 @@ def face_crop_clip(photo: np.ndarray, centre: tuple[float, float], zoom: float, 
     from fakebench.synthetic import moving_photo
 
     return moving_photo(photo, n_frames=n, size=(160, 160), centre=centre, zoom=zoom, seed=seed).clip.frames
+
+
+_SPEAK_IN_ORDER = """
+import sys, numpy as np
+from fakebench.media import resample_audio
+from fakebench.speech import synthesize
+texts = sys.argv[2::2]; voices = sys.argv[3::2]
+out = {}
+for i, (text, voice) in enumerate(zip(texts, voices)):
+    audio, sr, _ = synthesize(text, voice=voice)
+    out[f"a{i}"] = resample_audio(audio, sr, 16000)
+np.savez(sys.argv[1], **out)
+"""
+
+
+def fresh_speech(items: list[tuple[str, str]], folder: Path) -> list[np.ndarray]:
+    """16 kHz speech for (text, voice) pairs, synthesized in order in a fresh process.
+
+    espeak-ng's audio depends on what the process synthesised before (its pitch flutter keeps a phase), so
+    speech made inside the test process changes with the order tests run in; a fresh process replaying the same
+    calls always gets the same audio."""
+    import subprocess
+    import sys
+
+    target = folder / "speech.npz"
+    args = [a for text, voice in items for a in (text, voice)]
+    done = subprocess.run([sys.executable, "-c", _SPEAK_IN_ORDER, str(target), *args], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with np.load(target) as arrays:
+        return [arrays[f"a{i}"] for i in range(len(items))]
