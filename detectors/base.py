@@ -290,3 +290,57 @@ def linear_findings(probe: LinearProbe, names: Sequence[str], x: np.ndarray, *, 
                                 value=None if not np.isfinite(value) else float(value),
                                 weight=float(contributions[j])))
     return findings
+
+
+class LinearDetector(DetectorBase):
+    """A detector whose score is a `LinearProbe` over a fixed list of per-clip features: a subclass names them
+    (``features``) and says how to compute one clip's row (`features_of`), and explains a clip in its own words."""
+
+    features: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.probe = LinearProbe()
+
+    def features_of(self, sample: Sample) -> np.ndarray:
+        """One clip's feature row; raises FakebenchError when the clip cannot give it."""
+        raise NotImplementedError
+
+    def feature_matrix(self, samples: Sequence[Sample]) -> np.ndarray:
+        """(clips, features); a clip that cannot give its features is a row of NaN (imputed when fitting)."""
+        rows = []
+        for sample in samples:
+            try:
+                rows.append(self.features_of(sample))
+            except FakebenchError:
+                rows.append(np.full(len(self.features), np.nan))
+        return np.array(rows, np.float64).reshape(len(samples), len(self.features))
+
+    def fit(self, train: Sequence[Sample], val: Sequence[Sample]) -> LinearDetector:
+        self.probe.fit(self.feature_matrix(train), labels_of(train), self.feature_matrix(val), labels_of(val))
+        self.info = {"strength": self.probe.strength, "n_train": len(train), "n_val": len(val),
+                     "features": list(self.features)}
+        return self
+
+    def fitted(self) -> LinearProbe:
+        if not self.probe.fitted:
+            raise ConfigError(f"the {self.name} detector is not fitted; fit it or load a saved one")
+        return self.probe
+
+    def predict_proba(self, samples: Sequence[Sample]) -> np.ndarray:
+        return self.score(samples).p_fake
+
+    def score(self, samples: Sequence[Sample]) -> Scored:
+        probe = self.fitted()
+        return score_each(self, samples, lambda s: probe.p_fake(self.features_of(s)[None])[0])
+
+    def findings(self, sample: Sample, top: int = 2) -> list[Finding]:
+        """The features that moved this clip's score most, in words."""
+        return linear_findings(self.fitted(), self.features, self.features_of(sample), top=top)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return dict(self.fitted().arrays)
+
+    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
+        self.probe = LinearProbe(state)
+        self.probe.check_state(len(self.features), f"{self.name} detector")

@@ -9,22 +9,12 @@ talk often does not blink at all. A standardised logistic regression (`LinearPro
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
-from fakebench.detectors.base import (
-    DetectorBase,
-    Finding,
-    LinearProbe,
-    Scored,
-    labels_of,
-    linear_findings,
-    register,
-    score_each,
-)
-from fakebench.errors import ConfigError
+from fakebench.detectors.base import Finding, LinearDetector, register
 from fakebench.samples import Sample
 
 FEATURES = ("blink_rate_per_min", "blink_count", "blink_mean_ms", "longest_without_blink_s", "ear_mean", "ear_std")
@@ -56,14 +46,6 @@ def features_of(result: Mapping[str, Any]) -> np.ndarray:
                      result["ear_mean"], result["ear_std"]], np.float64)
 
 
-def feature_matrix(samples: Sequence[Sample]) -> np.ndarray:
-    rows = []
-    for s in samples:
-        try:
-            rows.append(features_of(blink_evidence(s)))
-        except Exception:  # noqa: BLE001 - a clip without a usable face trains as all-missing
-            rows.append(np.full(len(FEATURES), math.nan))
-    return np.array(rows).reshape(len(samples), len(FEATURES))
 
 
 def in_words(result: Mapping[str, Any]) -> str:
@@ -78,42 +60,16 @@ def in_words(result: Mapping[str, Any]) -> str:
 
 
 @register("blink")
-class BlinkDetector(DetectorBase):
+class BlinkDetector(LinearDetector):
     description: ClassVar[str] = ("physiological: blink rate, duration, longest blink-free stretch and eye openness "
                                   "from the eye aspect ratio -> logistic regression")
     needs: ClassVar[tuple[str, ...]] = ("face",)
+    features: ClassVar[tuple[str, ...]] = FEATURES
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.probe = LinearProbe()
-
-    def fit(self, train: Sequence[Sample], val: Sequence[Sample]) -> BlinkDetector:
-        self.probe.fit(feature_matrix(train), labels_of(train), feature_matrix(val), labels_of(val))
-        self.info = {"strength": self.probe.strength, "n_train": len(train), "n_val": len(val),
-                     "features": list(FEATURES)}
-        return self
-
-    def _fitted(self) -> LinearProbe:
-        if not self.probe.fitted:
-            raise ConfigError("the blink detector is not fitted; fit it or load a saved one")
-        return self.probe
-
-    def predict_proba(self, samples: Sequence[Sample]) -> np.ndarray:
-        return self.score(samples).p_fake
-
-    def score(self, samples: Sequence[Sample]) -> Scored:
-        probe = self._fitted()
-        return score_each(self, samples, lambda s: probe.p_fake(features_of(blink_evidence(s))[None])[0])
+    def features_of(self, sample: Sample) -> np.ndarray:
+        return features_of(blink_evidence(sample))
 
     def explain(self, sample: Sample) -> list[Finding]:
         result = blink_evidence(sample)
-        headline = Finding(in_words(result), value=float(result["blink_count"]),
-                           frames=tuple(int(f) for f in result["blink_frames"]))
-        return [headline, *linear_findings(self._fitted(), FEATURES, features_of(result), top=2)]
-
-    def state(self) -> dict[str, np.ndarray]:
-        return dict(self._fitted().arrays)
-
-    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
-        self.probe = LinearProbe(state)
-        self.probe.check_state(len(FEATURES), "blink detector")
+        return [Finding(in_words(result), value=float(result["blink_count"]),
+                        frames=tuple(int(f) for f in result["blink_frames"])), *self.findings(sample)]

@@ -14,22 +14,13 @@ median) and L2 logistic regression (scikit-learn), its strength chosen on the va
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 
-from fakebench.detectors.base import (
-    DetectorBase,
-    Finding,
-    LinearProbe,
-    Scored,
-    labels_of,
-    linear_findings,
-    register,
-    score_each,
-)
-from fakebench.errors import ConfigError, FakebenchError
+from fakebench.detectors.base import Finding, LinearDetector, labels_of, register
+from fakebench.errors import FakebenchError
 from fakebench.samples import Sample
 
 FEATURES = ("duration_s", "leading_silence_s", "trailing_silence_s", "speech_level_dbfs", "file_size_mb",
@@ -116,42 +107,16 @@ def shortcut_features(samples: Sequence[Sample]) -> list[tuple[str, float]]:
 
 
 @register("shortcut")
-class ShortcutProbe(DetectorBase):
+class ShortcutProbe(LinearDetector):
     description: ClassVar[str] = ("metadata-only probe (duration, silences, level, size, bitrate, fps, frame size, "
                                   "sample rate, codec): a corpus it can separate has a shortcut")
     needs: ClassVar[tuple[str, ...]] = ()
+    features: ClassVar[tuple[str, ...]] = FEATURES
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.probe = LinearProbe()
-
-    def fit(self, train: Sequence[Sample], val: Sequence[Sample]) -> ShortcutProbe:
-        self.probe.fit(feature_matrix(train), labels_of(train),
-                       feature_matrix(val) if len(val) else np.zeros((0, len(FEATURES))),
-                       labels_of(val))
-        self.info = {"strength": self.probe.strength, "n_train": len(train), "n_val": len(val),
-                     "features": list(FEATURES)}
-        return self
-
-    def _require_fitted(self) -> LinearProbe:
-        if not self.probe.fitted:
-            raise ConfigError("the shortcut probe is not fitted; fit it or load a saved one")
-        return self.probe
-
-    def predict_proba(self, samples: Sequence[Sample]) -> np.ndarray:
-        return self.score(samples).p_fake
-
-    def score(self, samples: Sequence[Sample]) -> Scored:
-        probe = self._require_fitted()
-        return score_each(self, samples, lambda s: probe.p_fake(feature_matrix([s]))[0])
+    def features_of(self, sample: Sample) -> np.ndarray:
+        values = metadata_features(sample)
+        return np.array([values[f] for f in FEATURES], np.float64)
 
     def explain(self, sample: Sample) -> list[Finding]:
-        findings = linear_findings(self._require_fitted(), FEATURES, feature_matrix([sample])[0])
-        return [Finding(f"{f.text}; metadata, not the face", f.value, f.frames, f.weight) for f in findings]
-
-    def state(self) -> dict[str, np.ndarray]:
-        return dict(self._require_fitted().arrays)
-
-    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
-        self.probe = LinearProbe(state)
-        self.probe.check_state(len(FEATURES), "shortcut probe")
+        return [Finding(f"{f.text}; metadata, not the face", f.value, f.frames, f.weight)
+                for f in self.findings(sample, top=3)]

@@ -15,16 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fakebench.detectors.base import (
-    DetectorBase,
-    Finding,
-    LinearProbe,
-    Scored,
-    labels_of,
-    register,
-    score_each,
-)
-from fakebench.errors import ConfigError, FakebenchError
+from fakebench.detectors.base import Finding, LinearDetector, labels_of, register
+from fakebench.errors import FakebenchError
 from fakebench.samples import Sample
 
 CROP = 128
@@ -67,14 +59,6 @@ def spectrum_features(sample: Sample) -> np.ndarray:
     return cache["detector:spectrum"]
 
 
-def feature_matrix(samples: Sequence[Sample]) -> np.ndarray:
-    rows = []
-    for s in samples:
-        try:
-            rows.append(spectrum_features(s))
-        except FakebenchError:
-            rows.append(np.full(BANDS, math.nan))
-    return np.array(rows).reshape(len(samples), BANDS)
 
 
 def high_frequency_db(spectrum: np.ndarray) -> float:
@@ -83,40 +67,30 @@ def high_frequency_db(spectrum: np.ndarray) -> float:
 
 
 @register("spectrum")
-class SpectrumDetector(DetectorBase):
+class SpectrumDetector(LinearDetector):
     description: ClassVar[str] = ("frequency artefacts: the azimuthally averaged power spectrum of aligned face "
                                   "crops (32 bands) -> logistic regression")
     needs: ClassVar[tuple[str, ...]] = ("face",)
+    features: ClassVar[tuple[str, ...]] = tuple(f"band_{k}" for k in range(BANDS))
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.probe = LinearProbe()
         self.high_db = np.full(2, math.nan)  # training means of high_frequency_db: real, fake
 
+    def features_of(self, sample: Sample) -> np.ndarray:
+        return spectrum_features(sample)
+
     def fit(self, train: Sequence[Sample], val: Sequence[Sample]) -> SpectrumDetector:
-        x, y = feature_matrix(train), labels_of(train)
-        self.probe.fit(x, y, feature_matrix(val), labels_of(val))
+        super().fit(train, val)
+        x, y = self.feature_matrix(train), labels_of(train)
         high = np.array([high_frequency_db(row) if np.isfinite(row).all() else math.nan for row in x])
         self.high_db = np.array([np.nanmean(high[y == k]) for k in (0, 1)])
-        self.info = {"strength": self.probe.strength, "n_train": len(train), "n_val": len(val), "bands": BANDS}
         return self
-
-    def _fitted(self) -> LinearProbe:
-        if not self.probe.fitted:
-            raise ConfigError("the spectrum detector is not fitted; fit it or load a saved one")
-        return self.probe
-
-    def predict_proba(self, samples: Sequence[Sample]) -> np.ndarray:
-        return self.score(samples).p_fake
-
-    def score(self, samples: Sequence[Sample]) -> Scored:
-        probe = self._fitted()
-        return score_each(self, samples, lambda s: probe.p_fake(spectrum_features(s)[None])[0])
 
     def explain(self, sample: Sample) -> list[Finding]:
         """The quarter of the spectrum that moved the score most, its level against the training means, and the
         overall fine-detail level."""
-        probe = self._fitted()
+        probe = self.fitted()
         spectrum = spectrum_features(sample)
         contributions = probe.contributions(spectrum[None])[0]
         quarters = [slice(q * BANDS // 4, (q + 1) * BANDS // 4) for q in range(4)]
@@ -134,10 +108,9 @@ class SpectrumDetector(DetectorBase):
                         f"clips: real {self.high_db[0]:.1f} dB, fake {self.high_db[1]:.1f} dB", value=detail)]
 
     def state(self) -> dict[str, np.ndarray]:
-        return {**self._fitted().arrays, "high_db": self.high_db}
+        return {**super().state(), "high_db": self.high_db}
 
     def set_state(self, state: Mapping[str, np.ndarray]) -> None:
         state = dict(state)
         self.high_db = np.asarray(state.pop("high_db", np.full(2, math.nan)), np.float64)
-        self.probe = LinearProbe(state)
-        self.probe.check_state(BANDS, "spectrum detector")
+        super().set_state(state)

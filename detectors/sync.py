@@ -11,22 +11,12 @@ to P(fake), its strength chosen on the validation split.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
-from fakebench.detectors.base import (
-    DetectorBase,
-    Finding,
-    LinearProbe,
-    Scored,
-    labels_of,
-    linear_findings,
-    register,
-    score_each,
-)
-from fakebench.errors import ConfigError
+from fakebench.detectors.base import Finding, LinearDetector, register
 from fakebench.samples import Sample
 
 FEATURES = ("abs_offset_frames", "evidence_z", "confidence", "peak_agreement", "agreement_at_zero", "reliable",
@@ -55,14 +45,6 @@ def features_of(result: Mapping[str, Any]) -> np.ndarray:
         np.float64)
 
 
-def feature_matrix(samples: Sequence[Sample]) -> np.ndarray:
-    rows = []
-    for s in samples:
-        try:
-            rows.append(features_of(sync_evidence(s)))
-        except Exception:  # noqa: BLE001 - a clip the metric cannot measure trains as all-missing
-            rows.append(np.full(len(FEATURES), math.nan))
-    return np.array(rows).reshape(len(samples), len(FEATURES))
 
 
 def in_words(result: Mapping[str, Any], fps: float) -> str:
@@ -81,41 +63,16 @@ def in_words(result: Mapping[str, Any], fps: float) -> str:
 
 
 @register("sync")
-class SyncDetector(DetectorBase):
+class SyncDetector(LinearDetector):
     description: ClassVar[str] = ("audio-visual: the av-cca lip-sync estimate (offset, evidence, reliability, mouth "
                                   "motion, speech rhythm) -> logistic regression")
     needs: ClassVar[tuple[str, ...]] = ("face", "audio")
+    features: ClassVar[tuple[str, ...]] = FEATURES
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.probe = LinearProbe()
-
-    def fit(self, train: Sequence[Sample], val: Sequence[Sample]) -> SyncDetector:
-        self.probe.fit(feature_matrix(train), labels_of(train), feature_matrix(val), labels_of(val))
-        self.info = {"strength": self.probe.strength, "n_train": len(train), "n_val": len(val),
-                     "features": list(FEATURES)}
-        return self
-
-    def _fitted(self) -> LinearProbe:
-        if not self.probe.fitted:
-            raise ConfigError("the sync detector is not fitted; fit it or load a saved one")
-        return self.probe
-
-    def predict_proba(self, samples: Sequence[Sample]) -> np.ndarray:
-        return self.score(samples).p_fake
-
-    def score(self, samples: Sequence[Sample]) -> Scored:
-        probe = self._fitted()
-        return score_each(self, samples, lambda s: probe.p_fake(features_of(sync_evidence(s))[None])[0])
+    def features_of(self, sample: Sample) -> np.ndarray:
+        return features_of(sync_evidence(sample))
 
     def explain(self, sample: Sample) -> list[Finding]:
         result = sync_evidence(sample)
-        headline = Finding(in_words(result, sample.clip.fps), value=result.get("sync_offset_frames"))
-        return [headline, *linear_findings(self._fitted(), FEATURES, features_of(result), top=2)]
-
-    def state(self) -> dict[str, np.ndarray]:
-        return dict(self._fitted().arrays)
-
-    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
-        self.probe = LinearProbe(state)
-        self.probe.check_state(len(FEATURES), "sync detector")
+        return [Finding(in_words(result, sample.clip.fps), value=result.get("sync_offset_frames")),
+                *self.findings(sample)]
