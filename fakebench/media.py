@@ -723,15 +723,19 @@ def _encode_mp4(target: str, clip: Clip, *, crf: int, preset: str, threads: int)
             out.mux(vs.encode(vf))
         out.mux(vs.encode(None))
         if aus is not None:
-            block = 1024 * 16
-            data = np.clip(audio, -1, 1).astype(np.float32)
-            for start in range(0, data.size, block):
-                af = av.AudioFrame.from_ndarray(data[None, start:start + block], format="fltp", layout="mono")
-                af.sample_rate = sr
-                af.pts = start
-                af.time_base = Fraction(1, sr)
-                out.mux(aus.encode(af))
-            out.mux(aus.encode(None))
+            mux_mono_audio(out, aus, np.clip(audio, -1, 1).astype(np.float32), sr)
+
+
+def mux_mono_audio(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream, audio: np.ndarray,
+                   sample_rate: int, block: int = 1024 * 16) -> None:
+    """Encode mono float32 audio into ``stream`` of ``out`` in blocks, timestamped by sample, and flush it."""
+    for start in range(0, audio.size, block):
+        frame = av.AudioFrame.from_ndarray(audio[None, start:start + block], format="fltp", layout="mono")
+        frame.sample_rate = sample_rate
+        frame.pts = start
+        frame.time_base = Fraction(1, sample_rate)
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode(None))
 
 
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> Path:

@@ -58,7 +58,6 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, overload
@@ -73,6 +72,7 @@ from fakebench.media import (
     AAC_SAMPLE_RATES,
     SILENCE_RMS_DBFS,
     Clip,
+    mux_mono_audio,
     read_clip,
     resample_audio,
     rms_dbfs,
@@ -273,14 +273,7 @@ def _reencode(audio: np.ndarray, sample_rate: int, codec: str, container: str, b
     with av.open(buf, mode="w", format=container) as out:
         stream = out.add_stream(codec, rate=sample_rate, layout="mono")
         stream.bit_rate = bit_rate
-        block = 1024 * 16
-        for start in range(0, audio.size, block):
-            frame = av.AudioFrame.from_ndarray(audio[None, start:start + block], format="fltp", layout="mono")
-            frame.sample_rate = sample_rate
-            frame.pts = start
-            frame.time_base = Fraction(1, sample_rate)
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+        mux_mono_audio(out, stream, np.asarray(audio, np.float32), sample_rate)
     buf.seek(0)
     parts: list[np.ndarray] = []
     with av.open(buf, mode="r") as c:
