@@ -104,6 +104,11 @@ class Clip:
         h.update(np.ascontiguousarray(self.audio).data)
         return h.hexdigest()
 
+    def cut_frames(self, start: int, stop: int) -> Clip:
+        """Frames [start, stop) and the audio under them."""
+        a, b = (int(round(i * self.sample_rate / self.fps)) for i in (start, stop))
+        return replace(self, frames=self.frames[start:stop], audio=self.audio[a:b] if self.audio.size else self.audio)
+
     def with_audio(self, audio: np.ndarray, sample_rate: int) -> Clip:
         return replace(self, audio=np.asarray(audio, np.float32).reshape(-1), sample_rate=int(sample_rate),
                        has_audio_track=True)
@@ -604,17 +609,29 @@ def _pil_format(p: Path) -> str:
 # ---------------------------------------------------------------------------------------------- writing
 
 def write_clip(path: str | os.PathLike, clip: Clip, *, crf: int = 18, preset: str = "medium",
-               encoder_threads: int = ENCODER_THREADS) -> Path:
+               encoder_threads: int = ENCODER_THREADS, bitrate: int | None = None) -> Path:
     """Write an mp4 that browsers play: H.264 yuv420p (+faststart) with AAC audio when the clip has audio.
+
+    Quality-constant (``crf``) by default. With ``bitrate`` (bits/s) the video is constant-bitrate with filler
+    data instead (x264 nal-hrd=cbr), so the file size says nothing about the content: corpora encode every
+    clip this way (`corpus_bitrate`), or a still fake would be told from a real clip by its size alone.
 
     yuv420p needs even sizes: an odd width or height is padded by repeating the last column or row.
     Sample rates AAC cannot carry are resampled to 48 kHz. The file appears only once complete. The same
     clip, options and `encoder_threads` give the same bytes on any machine.
     """
     p = check_output_path(path)
-    atomic_write(p, lambda tmp: _encode_mp4(str(tmp), clip, crf=crf, preset=preset, threads=encoder_threads),
-                 mode=None)
+    atomic_write(p, lambda tmp: _encode_mp4(str(tmp), clip, crf=crf, preset=preset, threads=encoder_threads,
+                                            bitrate=bitrate), mode=None)
     return p
+
+
+CORPUS_BITS_PER_PIXEL = 0.3  # per frame: 256x256 at 25 fps -> 492 kb/s, 1280x720 -> 6.9 Mb/s
+
+
+def corpus_bitrate(width: int, height: int, fps: float) -> int:
+    """The constant video bitrate (bits/s) of a corpus clip of this size and frame rate."""
+    return int(round(CORPUS_BITS_PER_PIXEL * width * height * fps / 1000)) * 1000
 
 
 @functools.cache
@@ -698,15 +715,25 @@ def _even_frames(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
-def _encode_mp4(target: str, clip: Clip, *, crf: int, preset: str, threads: int) -> None:
+def _rate_options(crf: int, bitrate: int | None) -> dict[str, str]:
+    if bitrate is None:
+        return {"crf": str(crf)}
+    kbps = f"{max(1, bitrate // 1000)}k"
+    buffer = f"{max(1, bitrate // 5000)}k"  # 0.2 s: a small VBV buffer keeps short clips at the rate too
+    return {"b": kbps, "maxrate": kbps, "bufsize": buffer, "x264-params": "nal-hrd=cbr:filler=1"}
+
+
+def _encode_mp4(target: str, clip: Clip, *, crf: int, preset: str, threads: int, bitrate: int | None = None) -> None:
     frames = _even_frames(clip.frames)
     rate = Fraction(clip.fps).limit_denominator(1001)
     with av.open(target, mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
         vs = out.add_stream("libx264", rate=rate)
         vs.width, vs.height = frames.shape[2], frames.shape[1]
         vs.pix_fmt = "yuv420p"
-        vs.options = {"crf": str(crf), "preset": preset,
-                      **x264_level_options(vs.width, vs.height, float(rate), preset), **x264_stable_options()}
+        rate_options, stable = _rate_options(crf, bitrate), x264_stable_options()
+        params = ":".join(o["x264-params"] for o in (rate_options, stable) if "x264-params" in o)
+        vs.options = {**rate_options, "preset": preset, **x264_level_options(vs.width, vs.height, float(rate), preset),
+                      **stable, **({"x264-params": params} if params else {})}
         vs.codec_context.thread_count = threads
         vs.codec_context.time_base = 1 / rate
         aus = None

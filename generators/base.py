@@ -33,11 +33,13 @@ class GeneratedClip:
     clip: Clip
     ground_truth: dict[str, Any] = field(default_factory=dict)
 
-    def save(self, path: str | os.PathLike, *, encoder_threads: int = ENCODER_THREADS) -> tuple[Path, Path]:
-        """Write the mp4 and its ground truth next to it (same name, .json). Returns both paths."""
+    def save(self, path: str | os.PathLike, *, encoder_threads: int = ENCODER_THREADS,
+             bitrate: int | None = None) -> tuple[Path, Path]:
+        """Write the mp4 (constant ``bitrate`` when given, see `write_clip`) and its ground truth next to it (same
+        name, .json). Returns both paths."""
         video = check_output_path(path)
         truth = video.with_suffix(".json")
-        write_clip(video, self.clip, encoder_threads=encoder_threads)
+        write_clip(video, self.clip, encoder_threads=encoder_threads, bitrate=bitrate)
         write_json(truth, self.ground_truth)
         return video, truth
 
@@ -100,6 +102,9 @@ class GeneratorBase:
     preload: ClassVar[tuple[str, ...]] = ()
     default_rank: ClassVar[int] = 100
     reference_ok: ClassVar[bool] = False
+    # The corpus build cuts a few frames from one end of each real clip; a generator that sets this gets, in
+    # ``fake_from_source(..., surround=(uncut clip, first kept frame))``, the clip before that cut.
+    uses_surround: ClassVar[bool] = False
 
     @classmethod
     def check_options(cls, values: Mapping[str, Any], *, flags: Mapping[str, str] | None = None) -> dict[str, Any]:

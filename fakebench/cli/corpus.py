@@ -109,7 +109,10 @@ def build(
 @corpus_app.command()
 def demo(
     output: Annotated[Path, typer.Option("-o", "--output", help="Demo corpus folder.")],
-    clips_per_identity: Annotated[int, typer.Option(help="Reference clips per bundled photo.")] = 4,
+    clips_per_identity: Annotated[int, typer.Option(help="Reference clips per identity.")] = 4,
+    variants: Annotated[int, typer.Option(help="Looks of each photo (mirrored, zoomed, rotated, recoloured), each "
+                                               "a pseudo-identity of the same person; 1-6. With more than one, "
+                                               "train and test hold different persons.")] = 1,
     generator: Annotated[str | None, typer.Option("--generator", "-g", help="Generators of the fakes (default: "
                                                   "every one but the reference clips' generator).",
                                                   show_default=False)] = None,
@@ -131,7 +134,7 @@ def demo(
     from fakebench.corpus.manifest import corpus_info, load_corpus
     from fakebench.execution import usable_cores
 
-    make_demo_corpus(output, clips_per_identity=clips_per_identity,
+    make_demo_corpus(output, clips_per_identity=clips_per_identity, variants=variants,
                      generators=None if generator is None else parse_generators(generator),
                      seed=seed, workers=usable_cores() if workers is None else workers, executor=executor,
                      progress=RichProgress(err))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import zlib
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -69,7 +70,7 @@ class BuildOptions:
 
     def fingerprint(self) -> dict[str, Any]:
         return {"generators": ",".join(self.generators), "checkpoint": self.checkpoint, "audio": self.audio,
-                "per_clip": self.per_clip, "seed": self.seed}
+                "per_clip": self.per_clip, "seed": self.seed, "video": "cbr"}
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class ClipJob:
     device: str = "auto"
     problem: str | None = None  # known before running (e.g. no other clip to take audio from)
     fakes_skipped: str | None = None  # the real clip's own job: why none of its fakes is made (no audio track)
+    build_seed: int = 0  # the build's seed (`edge_cut` draws from it)
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,8 @@ def plan_tasks(real_folder: Path, real: pd.DataFrame, output: Path, options: Bui
         row = rows[clip_id]
         why_not = skipping.get(clip_id) if generators else None
         jobs = [ClipJob(clip_id=clip_id, generator=None, source=row, audio=row,
-                        seed=task_seed(options.seed, clip_id), output=str(output), fakes_skipped=why_not)]
+                        seed=task_seed(options.seed, clip_id), output=str(output), fakes_skipped=why_not,
+                        build_seed=options.seed)]
         for generator in generators if why_not is None else ():
             for k in range(options.per_clip):
                 fake_id = f"{clip_id}.{generator}.{k}"
@@ -260,7 +263,8 @@ def plan_tasks(real_folder: Path, real: pd.DataFrame, output: Path, options: Bui
                 audio_id, problem = choose_audio(clip_id, rows, by_identity, ids, options.audio, seed)
                 jobs.append(ClipJob(clip_id=fake_id, generator=generator, source=row,
                                     audio=rows[audio_id] if audio_id else row, seed=seed, output=str(output),
-                                    checkpoint=options.checkpoint, device=options.device, problem=problem))
+                                    checkpoint=options.checkpoint, device=options.device, problem=problem,
+                                    build_seed=options.seed))
         yield Task(clip_id, ClipGroup(source=row, jobs=tuple(jobs)), parts=tuple(j.clip_id for j in jobs))
 
 
@@ -318,8 +322,12 @@ class SourceClip:
     def trimmed(self) -> tuple[Clip, list[float]]:
         return self._once("trimmed", lambda: read_trimmed(self.row))
 
-    def identity_frame(self) -> tuple[int, np.ndarray, float]:
-        return self._once("identity_frame", lambda: choose_identity_frame(self.trimmed()[0]))
+    def window(self, seed: int) -> tuple[Clip, int]:
+        """The trimmed clip less a few frames at one end (`edge_cut`), and where the kept frames start."""
+        return self._once("window", lambda: edge_cut(self.trimmed()[0], seed, self.row["clip_id"]))
+
+    def identity_frame(self, seed: int) -> tuple[int, np.ndarray, float]:
+        return self._once("identity_frame", lambda: choose_identity_frame(self.window(seed)[0]))
 
 
 def make_clip_group(group: ClipGroup) -> Iterator[tuple[str, Any]]:
@@ -331,29 +339,34 @@ def make_clip_group(group: ClipGroup) -> Iterator[tuple[str, Any]]:
 
 def make_clip(job: ClipJob, source_clip: SourceClip | None = None) -> dict[str, Any]:
     """Make one output clip (the real clip trimmed, or one fake), write it, and return its manifest row."""
-    from fakebench.media import file_sha256, write_clip
+    from fakebench.media import corpus_bitrate, file_sha256, write_clip
 
     if job.problem:
         raise CorpusError(job.problem)
     output = Path(job.output)
     source = job.source
     source_clip = source_clip or SourceClip(source)
-    real, trim = source_clip.trimmed()
+    full, trim = source_clip.trimmed()
+    real, start = source_clip.window(job.build_seed)
     folder = "real" if job.generator is None else job.generator
     relative = Path(MEDIA) / folder / source["identity"] / f"{job.clip_id}.mp4"
     target = output / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     truth_relative = None
     if job.generator is None:
-        write_clip(target, real, encoder_threads=CORPUS_ENCODER_THREADS)
+        write_clip(target, real, encoder_threads=CORPUS_ENCODER_THREADS,
+                   bitrate=corpus_bitrate(real.width, real.height, real.fps))
         clip = real
     else:
         audio = ((real.audio, real.sample_rate) if job.audio["clip_id"] == source["clip_id"]
                  else read_trimmed_audio(job.audio))
-        made = run_generator(job, real, audio, source_clip.identity_frame)
+        made = run_generator(job, real, audio, functools.partial(source_clip.identity_frame, job.build_seed),
+                             surround=(full, start))
         made.ground_truth.update({"source_clip": source["clip_id"], "audio_source": job.audio["clip_id"],
-                                  "silence_trim_s": trim})
-        made.save(target, encoder_threads=CORPUS_ENCODER_THREADS)
+                                  "silence_trim_s": trim, "edge_cut_frames": full.n_frames - real.n_frames,
+                                  "edge_cut_at": "start" if start else "end"})
+        made.save(target, encoder_threads=CORPUS_ENCODER_THREADS,
+                  bitrate=corpus_bitrate(made.clip.width, made.clip.height, made.clip.fps))
         clip = made.clip
         truth_relative = relative.with_suffix(".json").as_posix()
     return {
@@ -398,7 +411,26 @@ def _generator(name: str, options: tuple[tuple[str, Any], ...]):
     return GENERATORS.create(name, **dict(options))
 
 
-def run_generator(job: ClipJob, real: Clip, audio: tuple[np.ndarray, int], identity_frame=None):
+EDGE_CUT_FRAMES = (3, 12)  # frames cut from one end of each real clip: a corpus desync fake's shift comes from them
+
+
+def edge_cut(clip: Clip, seed: int, clip_id: str) -> tuple[Clip, int]:
+    """The clip less K frames (3 to 12, at most a quarter of it) at its start or its end, drawn from the seed and
+    the clip id; and the index of its first kept frame. Every output of a real clip (the real clip itself too)
+    is cut the same way, so that a desync fake, which shifts the sound into the cut-away frames instead of
+    padding it with silence, has the same length and the same kind of edges as the real clip."""
+    if not clip.has_audio:
+        return clip, 0
+    rng = np.random.default_rng([zlib.crc32(clip_id.encode()), seed])
+    k = min(int(rng.integers(*EDGE_CUT_FRAMES, endpoint=True)), clip.n_frames // 4)
+    if k < 1:
+        return clip, 0
+    start = k if rng.random() < 0.5 else 0
+    return clip.cut_frames(start, start + clip.n_frames - k), start
+
+
+def run_generator(job: ClipJob, real: Clip, audio: tuple[np.ndarray, int], identity_frame=None,
+                  surround: tuple[Clip, int] | None = None):
     """One fake of the real clip driven by `audio` (samples, sample rate), made by the generator's
     `fake_from_source` (a photo generator animates the clip's best frame: `identity_frame()` gives it; by
     default it is chosen from `real`)."""
@@ -407,6 +439,7 @@ def run_generator(job: ClipJob, real: Clip, audio: tuple[np.ndarray, int], ident
     options = plugin.source_options(real, {"checkpoint": job.checkpoint, "device": job.device})
     generator = _generator(job.generator, tuple(sorted(options.items())))
     own = job.audio["clip_id"] == job.source["clip_id"]
+    extra = {"surround": surround} if surround is not None and getattr(plugin, "uses_surround", False) else {}
     return generator.fake_from_source(real, samples, sample_rate, seed=job.seed,
                                       audio_source=None if own else job.audio["clip_id"],
-                                      identity_frame=identity_frame)
+                                      identity_frame=identity_frame, **extra)

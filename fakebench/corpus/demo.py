@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from fakebench.assets import load_photo, photo_names
 from fakebench.faces import analyze
-from fakebench.media import Clip, resample_audio
+from fakebench.media import Clip, corpus_bitrate, resample_audio
 from fakebench.progress import Progress
 from fakebench.speech import synthesize
 
@@ -62,6 +63,59 @@ def photo_crop(image: np.ndarray, side: int = 256) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- demo corpus
 
+# Looks of one photo that the demo corpus treats as separate "identities" (pseudo-identities: the same person),
+# so that identity-level confidence intervals have more than two clusters to resample. Variant 0 is the photo.
+# (mirror, zoom, rotation in degrees, RGB gains)
+PHOTO_VARIANTS = (
+    (False, 1.0, 0.0, (1.0, 1.0, 1.0)),
+    (True, 1.0, 0.0, (1.0, 1.0, 1.0)),
+    (False, 1.1, 4.0, (1.06, 1.0, 0.92)),
+    (True, 1.08, -3.0, (0.94, 1.0, 1.07)),
+    (False, 0.94, -5.0, (1.0, 0.96, 0.96)),
+    (True, 0.95, 5.0, (1.08, 1.04, 1.0)),
+)
+
+
+def variant_identity(photo: str, variant: int) -> str:
+    return photo if variant == 0 else f"{photo}-v{variant}"
+
+
+def photo_variant(face: np.ndarray, variant: int) -> np.ndarray:
+    """The demo's `variant`-th look of a square face crop: mirrored, zoomed, rotated and colour-shifted."""
+    from PIL import Image
+
+    mirror, zoom, degrees, gains = PHOTO_VARIANTS[variant]
+    out = face[:, ::-1] if mirror else face
+    image = Image.fromarray(np.ascontiguousarray(out))
+    if degrees:
+        image = image.rotate(degrees, resample=Image.BICUBIC, fillcolor=tuple(int(v) for v in out[0, 0]))
+    if zoom != 1.0:
+        side = face.shape[0]
+        inner = side / zoom
+        box = ((side - inner) / 2, (side - inner) / 2, (side + inner) / 2, (side + inner) / 2)
+        image = image.transform((side, side), Image.EXTENT, box, resample=Image.BICUBIC, fill=1)
+    arr = np.asarray(image, np.float32) * np.asarray(gains, np.float32)
+    return np.clip(arr.round(), 0, 255).astype(np.uint8)
+
+
+def person_splits(persons: Any, identities: Any, *, seed: int, val_share: float = 1 / 3) -> Any:
+    """Person-disjoint train/test (half the persons each, at least one in test), and val taken from the train
+    persons' variant identities: the test person's face is never seen in training or model selection."""
+    import pandas as pd
+
+    from fakebench.corpus.manifest import assign_splits
+
+    persons = pd.Series(persons, dtype="string").reset_index(drop=True)
+    identities = pd.Series(identities, dtype="string").reset_index(drop=True)
+    split = assign_splits(persons, seed=seed, ratios=(0.5, 0.0, 0.5))
+    if (split == "test").sum() == 0 or (split == "train").sum() == 0:
+        return split
+    train = split == "train"
+    inner = assign_splits(identities[train], seed=seed, ratios=(1 - val_share, val_share, 0.0))
+    split[train] = inner.to_numpy()
+    return split
+
+
 @dataclass(frozen=True)
 class ReferenceJob:
     photo: str
@@ -72,6 +126,7 @@ class ReferenceJob:
     folder: str  # the reference corpus folder
     clip_id: str
     generator: str  # the photo generator animating it (`reference_generator()` by default)
+    variant: int = 0  # `PHOTO_VARIANTS` index
 
 
 def reference_generator() -> str:
@@ -98,7 +153,7 @@ def fake_generators(reference: str | None = None) -> tuple[str, ...]:
 def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
                      generators: tuple[str, ...] | None = None, seed: int = 0, workers: int = 2,
                      executor: str = "pool", progress: Progress | None = None,
-                     reference: str | None = None) -> Path:
+                     reference: str | None = None, variants: int = 1) -> Path:
     """The offline demo corpus in OUTPUT: reference clips in OUTPUT/reference, then the fake corpus in OUTPUT.
 
     Every bundled real photo speaks `clips_per_identity` synthesized sentences (varied sentences, voices and
@@ -122,6 +177,8 @@ def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
 
     if not isinstance(clips_per_identity, int) or clips_per_identity < 1:
         raise ConfigError(f"clips per identity must be a whole number >= 1, got {clips_per_identity!r}")
+    if not isinstance(variants, int) or not 1 <= variants <= len(PHOTO_VARIANTS):
+        raise ConfigError(f"photo variants must be a whole number from 1 to {len(PHOTO_VARIANTS)}, got {variants!r}")
     from fakebench.generators.base import GENERATORS
 
     default_reference = reference_generator()
@@ -138,17 +195,22 @@ def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
                    "seed": seed}
     if reference_name != default_reference:  # the default keeps the fingerprint of demo corpora made before
         fingerprint["reference"] = reference_name
+    if variants > 1:
+        fingerprint["variants"] = variants
     claim_output(output, fingerprint)
     reference = output / "reference"
     jobs = []
     for i, photo in enumerate(photo_names()):
-        for j in range(clips_per_identity):
-            voice, rate = CORPUS_VOICES[(i * clips_per_identity + j) % len(CORPUS_VOICES)]
-            text = CORPUS_SENTENCES[(i * 3 + j) % len(CORPUS_SENTENCES)]
-            clip_id = f"ref-{photo}-{j}"
-            jobs.append(Task(clip_id, ReferenceJob(photo=photo, text=text, voice=voice, rate_wpm=rate,
-                                                   seed=seed * 1000 + i * 100 + j, folder=str(reference),
-                                                   clip_id=clip_id, generator=reference_name)))
+        for v in range(variants):
+            who = variant_identity(photo, v)
+            for j in range(clips_per_identity):
+                k = v * clips_per_identity + j
+                voice, rate = CORPUS_VOICES[(i * clips_per_identity + k) % len(CORPUS_VOICES)]
+                text = CORPUS_SENTENCES[(i * 3 + k) % len(CORPUS_SENTENCES)]
+                clip_id = f"ref-{who}-{j}"
+                jobs.append(Task(clip_id, ReferenceJob(photo=photo, text=text, voice=voice, rate_wpm=rate,
+                                                       seed=seed * 1000 + i * 100 + k, folder=str(reference),
+                                                       clip_id=clip_id, generator=reference_name, variant=v)))
     run_tasks(make_reference_clip, jobs, reference / ".state", executor=executor, workers=workers,
               total=len(jobs), description=f"reference clips ({reference_name})", progress=progress)
     state = ResumeState(reference / ".state")
@@ -157,7 +219,10 @@ def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
         key, why = next(iter(failures.items()))
         raise ConfigError(f"{len(failures)} demo reference clip(s) could not be made, e.g. {key}: {why}")
     manifest = make_manifest(list(state.results()))
-    manifest["split"] = assign_splits(manifest["identity"], seed=seed, ratios=(0.5, 0.0, 0.5))
+    if variants > 1:
+        manifest["split"] = person_splits(manifest["person"], manifest["identity"], seed=seed).to_numpy()
+    else:
+        manifest["split"] = assign_splits(manifest["identity"], seed=seed, ratios=(0.5, 0.0, 0.5))
     write_corpus(reference, manifest, {"complete": True, "problems": [], "source": SYNTHETIC_REFERENCE})
     run_build(load_corpus(reference), output, BuildOptions(generators=tuple(generators), seed=seed),
               workers=workers, executor=executor, progress=progress)
@@ -175,14 +240,18 @@ def make_reference_clip(job: ReferenceJob) -> dict:
     audio = np.concatenate([pad, resample_audio(audio, sr, SAMPLE_RATE), pad])
     plugin = GENERATORS.get(job.generator)
     options = {"fps": FPS} if "fps" in {o.name for o in plugin.options} else {}
-    made = plugin(**options).generate(photo_crop(load_photo(job.photo)), audio, SAMPLE_RATE, seed=job.seed)
-    made.ground_truth["inputs"] = {"photo": job.photo, "text": job.text, "voice": job.voice,
+    face = photo_variant(photo_crop(load_photo(job.photo)), job.variant)
+    made = plugin(**options).generate(face, audio, SAMPLE_RATE, seed=job.seed)
+    made.ground_truth["inputs"] = {"photo": job.photo, "variant": job.variant, "text": job.text, "voice": job.voice,
                                    "rate_wpm": job.rate_wpm}
-    relative = Path("media") / job.photo / f"{job.clip_id}.mp4"
-    video, _ = made.save(Path(job.folder) / relative, encoder_threads=CORPUS_ENCODER_THREADS)
+    identity = variant_identity(job.photo, job.variant)
+    relative = Path("media") / identity / f"{job.clip_id}.mp4"
+    video, _ = made.save(Path(job.folder) / relative, encoder_threads=CORPUS_ENCODER_THREADS,
+                         bitrate=corpus_bitrate(made.clip.width, made.clip.height, made.clip.fps))
     return {
         "clip_id": job.clip_id, "path": relative.as_posix(), "label": "real", "generator": None,
-        "identity": job.photo, "source_clip": job.clip_id, "audio_source": job.clip_id, "split": None,
+        "identity": identity, "person": job.photo, "source_clip": job.clip_id, "audio_source": job.clip_id,
+        "split": None,
         "fps": FPS, "sample_rate": SAMPLE_RATE, "n_frames": made.clip.n_frames,
         "duration_s": round(made.clip.duration_s, 4), "sha256": file_sha256(video),
         "ground_truth": relative.with_suffix(".json").as_posix(), "source": SYNTHETIC_REFERENCE,
