@@ -52,6 +52,12 @@ def train_detector(name: str, train: Sequence[Sample], val: Sequence[Sample], ou
     return detector
 
 
+def keep_generators(samples: Sequence[Sample], generators: Sequence[str]) -> list[Sample]:
+    """The real clips and the fakes of ``generators`` (to train a detector on some generators only)."""
+    wanted = set(generators)
+    return [s for s in samples if s.label == "real" or str(s.meta.get("generator") or "") in wanted]
+
+
 def default_detector_folders() -> list[Path]:
     """The shipped default detectors' folders (those holding a saved detector), in name order."""
     if not DEFAULT_DETECTORS.is_dir():
@@ -86,7 +92,8 @@ def evaluate_detectors(detectors: dict[str, DetectorBase], samples: Sequence[Sam
                        progress: Callable[[int, int], None] | None = None) -> EvaluationRun:
     """Score ``samples`` with each detector under no perturbation and each of ``perturbations``; write
     OUTPUT/scores.parquet (resumable) and OUTPUT/evaluation.parquet. Clips a detector cannot score are listed in
-    ``failures`` with the reason, not dropped silently."""
+    ``failures`` with the reason, not dropped silently. ``shortcut_fit`` = (train, val): the shortcut probe is
+    fitted on them when not given, and each detector's decision threshold is chosen on val (never on test)."""
     import pandas as pd
 
     from fakebench.detectors.shortcut import ShortcutProbe, shortcut_features
@@ -105,6 +112,8 @@ def evaluate_detectors(detectors: dict[str, DetectorBase], samples: Sequence[Sam
     variants = [("none", 0), *perturbations]
     config = {"detectors": sorted(detectors), "perturbations": [f"{n}:{lv}" for n, lv in perturbations],
               "clips": corpus_hash(samples)}
+    thresholds = validation_thresholds(detectors, shortcut_fit[1])
+    config["thresholds"] = thresholds
     writer = ScoreWriter(output / "scores.parquet", Provenance.make("scores", config=config))
     failures: list[dict[str, str]] = []
     total, done = len(samples) * len(variants), 0
@@ -144,7 +153,7 @@ def evaluate_detectors(detectors: dict[str, DetectorBase], samples: Sequence[Sam
             rows.append({"detector": key, "perturbation": tag, "generator": "all",
                          "notes": ["one label only: no AUC"]})
             continue
-        table = per_generator(part, n_boot=n_boot, seed=seed)
+        table = per_generator(part, threshold=thresholds.get(key), n_boot=n_boot, seed=seed)
         table.insert(0, "perturbation", tag)
         table.insert(0, "detector", key)
         rows += table.to_dict("records")
@@ -155,6 +164,26 @@ def evaluate_detectors(detectors: dict[str, DetectorBase], samples: Sequence[Sam
     evaluation_path = write_table(output / "evaluation.parquet", frame.to_dict("records"),
                                   Provenance.make("evaluation", config={**config, "shortcut": shortcut}))
     return EvaluationRun(scores_path, evaluation_path, failures, shortcut)
+
+
+def validation_thresholds(detectors: dict[str, DetectorBase], val: Sequence[Sample]) -> dict[str, float]:
+    """Each detector's decision threshold, chosen on the validation clips (the EER threshold of their scores); a
+    detector whose validation scores lack a class gets none (the evaluation then notes the fixed 0.5)."""
+    from fakebench.evaluation import choose_threshold
+
+    out = {}
+    if len({s.label for s in val}) < 2:
+        return out
+    for key, detector in detectors.items():
+        scored = detector.score(list(val))
+        p = np.asarray(scored.p_fake, float)
+        ok = np.array([st == OK for st in scored.status]) & np.isfinite(p)
+        labels = np.array([s.label == "fake" for s in val])[ok]
+        if ok.sum() >= 2 and len(set(labels.tolist())) == 2:
+            out[key] = float(choose_threshold(labels.astype(int), p[ok]))
+    for s in val:
+        s.release()
+    return out
 
 
 def _shortcut_verdict(frame: Any, samples: Sequence[Sample], features: Callable) -> dict[str, Any]:

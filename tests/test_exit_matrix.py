@@ -84,8 +84,8 @@ CASES: dict[tuple[str, ...], dict[int, Args]] = {
                    2: lambda m: [m / "broken.mp4", "--metrics", "quality"]},
     ("compare",): {0: lambda m: [m / "images_a", m / "images_b", "--metrics", "fid"],
                    2: lambda m: [m / "images_a", m / "missing"]},
-    ("demo",): {0: lambda m: ["-o", m / "out" / "demo", "--seconds", "1"],
-                2: lambda m: ["-o", m / "out" / "demo2", "--photo", "nobody"]},
+    ("demo",): {2: lambda m: ["-o", m / "out" / "demo2", "--config", m / "missing.yaml"]},
+    ("bench",): {2: lambda m: [m / "missing.yaml", "-o", m / "out" / "bench2"]},
     ("weights", "list"): {0: lambda m: ["--json"], 2: lambda m: ["--no-such-flag"]},
     ("weights", "convert"): {2: lambda m: [m / "missing.dat", "-o", m / "out" / "conv"]},
     ("train-generator",): {2: lambda m: [m / "missing", "-o", m / "out" / "run"]},
@@ -102,6 +102,7 @@ CASES: dict[tuple[str, ...], dict[int, Args]] = {
     ("corpus", "demo"): {2: lambda m: ["-o", m / "out" / "d2", "--clips-per-identity", "0"]},
     ("corpus", "info"): {0: lambda m: [m / "corpus"], 1: lambda m: [m / "changed", "--verify"],
                          2: lambda m: [m / "missing"]},
+    ("report",): {2: lambda m: [m / "corpus", "-o", m / "out" / "report"]},  # a corpus is not a run folder
 }
 
 ELSEWHERE: dict[tuple[tuple[str, ...], int], str] = {
@@ -116,11 +117,16 @@ ELSEWHERE: dict[tuple[tuple[str, ...], int], str] = {
     (("evaluate",), 1): "test_detect_cli.py::test_clips_that_cannot_be_scored_are_listed_and_exit_1",
     (("detect",), 0): "test_detect_cli.py::test_train_evaluate_and_detect",
     (("detect",), 1): "test_detect_cli.py::test_clips_that_cannot_be_scored_are_listed_and_exit_1",
+    (("demo",), 0): "test_bench.py::test_demo_runs_its_config_and_writes_the_report",
+    (("demo",), 1): "test_bench.py::test_a_killed_metrics_stage_resumes_and_a_clip_that_broke_is_exit_1",
+    (("bench",), 0): "test_bench.py::test_running_a_finished_run_again_does_no_work",
+    (("bench",), 1): "test_bench.py::test_a_killed_metrics_stage_resumes_and_a_clip_that_broke_is_exit_1",
     (("corpus", "build"), 1): "test_exit_codes.py::test_corpus_build_with_failed_clips_exits_1_and_keeps_the_rest",
+    (("report",), 0): "test_report.py::test_report_of_a_run_exits_0_and_writes_html_md_and_figures",
 }
 
-SINGLE_ITEM = {("analyze",), ("speak",), ("generate",), ("generators",), ("compare",), ("demo",), ("train-detector",),
-               ("weights", "list"), ("weights", "convert"), ("train-generator",), ("corpus", "demo")}
+SINGLE_ITEM = {("analyze",), ("speak",), ("generate",), ("generators",), ("compare",), ("train-detector",),
+               ("weights", "list"), ("weights", "convert"), ("train-generator",), ("corpus", "demo"), ("report",)}
 
 
 def _leaf_commands(command=None, path: tuple[str, ...] = ()):

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperCommand, TyperOption
 
+from fakebench.cli.bench import bench, demo
 from fakebench.cli.corpus import corpus_app
 from fakebench.cli.detect import detect, evaluate, train_detector
 from fakebench.cli.options import (
@@ -24,6 +25,7 @@ from fakebench.cli.options import (
     json_flag,
     seed_option,
 )
+from fakebench.cli.report import report
 from fakebench.cli.train import train_generator, train_sync
 from fakebench.errors import (
     EXIT_INTERRUPTED,
@@ -60,6 +62,9 @@ app.command("train-sync")(train_sync)
 app.command("train-detector")(train_detector)
 app.command("evaluate")(evaluate)
 app.command("detect")(detect)
+app.command("report")(report)
+app.command("bench")(bench)
+app.command("demo")(demo)
 
 out = Console()
 err = Console(stderr=True)
@@ -442,19 +447,6 @@ def _write_table(path: Path, rows: list[dict], *, kind: str, config: dict, weigh
                 used.setdefault(key, value)
     write_table(target, rows, Provenance.make(kind, config=config, models=models, weights=used))
     out.print(f"wrote {len(rows)} rows to {target}")
-
-
-@app.command()
-def demo(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the demo's files.")]
-    = Path("demo_out"),
-    photo: Annotated[str, typer.Option(help="Bundled photo: astronaut or grace_hopper.")] = "astronaut",
-    seconds: Annotated[float, typer.Option(help="Approximate length of the demo clip.")] = 4.0,
-) -> None:
-    """Offline demo: speech + a bundled real photo -> a clip, then analyze it (twice: cold, then cached)."""
-    from fakebench.cli.demo import run_demo
-
-    run_demo(output, photo=photo, seconds=seconds, console=out)
 
 
 def _print_table(title: str, values: dict) -> None:

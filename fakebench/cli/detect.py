@@ -49,9 +49,9 @@ def train_detector(
 
             raise ConfigError(f"--train-generators {','.join(unknown)}: no such fakes in the train split (it has "
                               f"{', '.join(sorted(present)) or 'none'})")
-        keep = [s for s in (*train_set, *val_set) if s.label == "real" or s.meta.get("generator") in wanted]
-        train_set = [s for s in keep if s.split == "train"]
-        val_set = [s for s in keep if s.split == "val"]
+        from fakebench.detection import keep_generators
+
+        train_set, val_set = keep_generators(train_set, sorted(wanted)), keep_generators(val_set, sorted(wanted))
     trained = train(detector, train_set, val_set, output, seed=seed,
                     info={"corpus": str(corpus), "train_generators": sorted(wanted) if train_generators else "all"})
     out.print(f"trained {detector} on {trained.info['n_train']} (train) and {trained.info['n_val']} (val); "

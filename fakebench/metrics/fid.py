@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -291,9 +291,15 @@ class Samples:
     frames: list[np.ndarray] | None  # the source frame of each image (None for plain images)
     landmarks: np.ndarray | None  # (N, 68, 2) in those frames
     source: str
+    features: dict = field(default_factory=dict)  # computed once per side: "dlib", ("inception", weights path)
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def feature(self, key: Any, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        if key not in self.features:
+            self.features[key] = compute()
+        return self.features[key]
 
 
 def sample_frames(clips: Sequence[tuple[Clip, FaceTrack]], frames_per_clip: int = 8, crop: Crop = "face",
@@ -345,7 +351,9 @@ def read_image_folder(path: str | os.PathLike) -> list[np.ndarray]:
     return images
 
 
-def _samples(side: SetInput, frames_per_clip: int, crop: Crop, size: int) -> Samples:
+def _samples(side: SetInput | Samples, frames_per_clip: int, crop: Crop, size: int) -> Samples:
+    if isinstance(side, Samples):
+        return side
     if isinstance(side, str | os.PathLike):
         return Samples(read_image_folder(side), None, None, f"folder {side}")
     if isinstance(side, np.ndarray):
@@ -406,7 +414,8 @@ def _inception_metrics(a: Samples, b: Samples, wanted: set[str], notes: list[str
         out = {f"{name}_skipped": reason for name in ("fid", "kid") if name in wanted}
         return out | ({"fid_substitute": "fd_dlib"} if "fid" in wanted else {})
     model = load_inception(found, device=device)
-    fa, fb = (inception_features(s.images, model, batch_size) for s in (a, b))
+    fa, fb = (s.feature(("inception", str(found)), lambda s=s: inception_features(s.images, model, batch_size))
+              for s in (a, b))
     out: dict = {"inception_weights": str(found), "weights_verified": weights_verified(["inception_fid"])}
     if "fid" in wanted:
         out |= _frechet("fid", fa, fb, INCEPTION_FEATURES, notes)
@@ -442,7 +451,7 @@ def _fd_dlib(a: Samples, b: Samples, notes: list[str]) -> dict:
 
     if a.landmarks is None or b.landmarks is None:
         return {"fd_dlib_skipped": "needs face landmarks: pass (Clip, FaceTrack) pairs, not images"}
-    da, db = face_descriptors(a.frames, a.landmarks), face_descriptors(b.frames, b.landmarks)
+    da, db = (s.feature("dlib", lambda s=s: face_descriptors(s.frames, s.landmarks)) for s in (a, b))
     return _frechet("fd_dlib", da, db, DLIB_DESCRIPTOR_MODEL, notes)
 
 
@@ -461,6 +470,12 @@ _SET_KEYS = {"fid": ("fid", "fid_skipped", "fid_substitute"), "kid": ("kid", "ki
 def _distribution_metrics(real: SetInput, fake: SetInput, names: Sequence[str], ctx: MetricContext) -> dict:
     """FID, KID and fd_dlib in one pass (they share the sampled frames and the Inception features)."""
     options = {} if ctx.device is None else {"device": ctx.device}
+    if ctx.shared.get("fid_real_input") is real:  # the same real set as the last call: its samples and features
+        real = ctx.shared["fid_real_samples"]
+    else:
+        samples = _samples(real, ctx.frames_per_clip, ctx.crop, 299)  # type: ignore[arg-type]
+        ctx.shared.update(fid_real_input=real, fid_real_samples=samples)
+        real = samples
     return set_metrics(real, fake, metrics=list(names), frames_per_clip=ctx.frames_per_clip, crop=ctx.crop,
                        inception_weights=ctx.weight("inception_fid"), seed=ctx.seed, **options)
 

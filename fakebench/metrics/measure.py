@@ -139,19 +139,34 @@ def _side(side: str | os.PathLike | Sequence[Sample], frames_per_clip: int) -> l
 def compare_sets(real: str | os.PathLike | Sequence[Sample], fake: str | os.PathLike | Sequence[Sample],
                  metrics: Sequence[str] = ("fid", "kid", "fd_dlib"), *, frames_per_clip: int = 8, crop: str = "face",
                  inception_weights: str | os.PathLike | None = None, seed: int = 0,
-                 weights: Mapping[str, str | os.PathLike | None] | None = None, device: str | None = None) -> dict:
+                 weights: Mapping[str, str | os.PathLike | None] | None = None, device: str | None = None,
+                 _shared: dict | None = None) -> dict:
     """Set-level metrics between real and fake: each a folder of clips (or images) or a list of Samples.
 
     Metrics registered with one function (FID, KID, fd_dlib) are computed in one call, in the registry's order.
+    ``fake`` may also map names to fake sets: then the result maps each name to its comparison with the one real
+    set, whose frames and features are computed once.
     """
+    if isinstance(fake, Mapping):
+        ctx_shared: dict = {}
+        return {name: compare_sets(real, side, metrics, frames_per_clip=frames_per_clip, crop=crop,
+                                   inception_weights=inception_weights, seed=seed, weights=weights, device=device,
+                                   _shared=ctx_shared)
+                for name, side in fake.items()}
     wanted = [get_metric(name, "set").name for name in metrics]
     given = {"inception_fid": inception_weights, **(weights or {})}
     ctx = MetricContext(weights={k: v for k, v in given.items() if v is not None}, device=device,
-                        frames_per_clip=frames_per_clip, crop=crop, seed=seed)
+                        frames_per_clip=frames_per_clip, crop=crop, seed=seed,
+                        shared=_shared if _shared is not None else {})
     for side in (real, fake):  # both folders checked before any clip is decoded
         if isinstance(side, str | os.PathLike):
             media_files(side)
-    sides = [_as_set(_side(s, frames_per_clip)) for s in (real, fake)]
+    if ctx.shared.get("real_input") is real:
+        real_set = ctx.shared["real_set"]
+    else:
+        real_set = _as_set(_side(real, frames_per_clip))
+        ctx.shared.update(real_input=real, real_set=real_set)
+    sides = [real_set, _as_set(_side(fake, frames_per_clip))]
     groups: dict[Any, list[str]] = {}
     for name, spec in available("set").items():
         if name in wanted:

@@ -87,6 +87,9 @@ class MetricContext:
     frames_per_clip: int = 8
     crop: str = "face"
     seed: int = 0
+    # What a set metric may keep between calls on the same real set (`compare_sets` against several fake sets):
+    # the real side's sampled frames and features are then computed once.
+    shared: dict = field(default_factory=dict)
 
     def weight(self, name: str) -> str | os.PathLike | None:
         """The explicit path given for a weights file, or None (then the metric searches as `find_weight` does)."""
