@@ -65,14 +65,14 @@ def photo_crop(image: np.ndarray, side: int = 256) -> np.ndarray:
 
 # Looks of one photo that the demo corpus treats as separate "identities" (pseudo-identities: the same person),
 # so that identity-level confidence intervals have more than two clusters to resample. Variant 0 is the photo.
-# (mirror, zoom, rotation in degrees, RGB gains)
+# (mirror, zoom >= 1 so that no border enters the frame, rotation in degrees, RGB gains)
 PHOTO_VARIANTS = (
     (False, 1.0, 0.0, (1.0, 1.0, 1.0)),
     (True, 1.0, 0.0, (1.0, 1.0, 1.0)),
     (False, 1.1, 4.0, (1.06, 1.0, 0.92)),
     (True, 1.08, -3.0, (0.94, 1.0, 1.07)),
-    (False, 0.94, -5.0, (1.0, 0.96, 0.96)),
-    (True, 0.95, 5.0, (1.08, 1.04, 1.0)),
+    (False, 1.04, -5.0, (1.0, 0.96, 0.96)),
+    (True, 1.06, 5.0, (1.08, 1.04, 1.0)),
 )
 
 
