@@ -202,6 +202,26 @@ def score_each(detector: DetectorBase, samples: Sequence[Sample], score_one) -> 
     return Scored(p, status)
 
 
+def clip_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC of clip scores (label 1 = fake) over the scored clips (NaN left out); NaN without both labels."""
+    ok = np.isfinite(scores)
+    labels, scores = labels[ok], scores[ok]
+    if len(set(labels.tolist())) < 2:
+        return float("nan")
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores))
+
+
+def clip_log_loss(labels: np.ndarray, p: np.ndarray) -> float:
+    """Mean binary cross-entropy of clip probabilities (unscored clips left out); 0 when there are none."""
+    ok = np.isfinite(p)
+    if not ok.any():
+        return 0.0
+    q = np.clip(p[ok], 1e-7, 1 - 1e-7)
+    return float(-np.mean(labels[ok] * np.log(q) + (1 - labels[ok]) * np.log(1 - q)))
+
+
 class LinearProbe:
     """Standardised numeric features (missing values imputed with the training median) and L2 logistic
     regression (scikit-learn), its strength chosen by AUC on the validation split only. Small, deterministic,

@@ -33,6 +33,8 @@ from fakebench.detectors.base import (
     DetectorBase,
     Finding,
     Scored,
+    clip_auc,
+    clip_log_loss,
     labels_of,
     register,
     score_each,
@@ -122,25 +124,6 @@ def _as_input(crops: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    ok = np.isfinite(scores)
-    labels, scores = labels[ok], scores[ok]
-    if len(set(labels.tolist())) < 2:
-        return math.nan
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(labels, scores))
-
-
-def _log_loss(labels: np.ndarray, p: np.ndarray) -> float:
-    """Mean binary cross-entropy of clip probabilities (unscored clips left out); 0 when there are none."""
-    ok = np.isfinite(p)
-    if not ok.any():
-        return 0.0
-    q = np.clip(p[ok], 1e-7, 1 - 1e-7)
-    return float(-np.mean(labels[ok] * np.log(q) + (1 - labels[ok]) * np.log(1 - q)))
-
-
 # ---------------------------------------------------------------------------------------------------- detectors
 class MesoDetector(DetectorBase):
     """MesoNet on aligned face crops; subclasses name the architecture."""
@@ -223,10 +206,10 @@ class MesoDetector(DetectorBase):
                 loss.backward()
                 optimiser.step()
             p_val = self.predict_proba(val) if len(val) else np.zeros(0)
-            auc = _auc(y_val, p_val)
+            auc = clip_auc(y_val, p_val)
             aucs.append(auc)
             # validation AUC first; a tie (a small validation split saturates at 1.0) goes to the lower log loss
-            score = (auc if math.isfinite(auc) else -math.inf, -_log_loss(y_val, p_val))
+            score = (auc if math.isfinite(auc) else -math.inf, -clip_log_loss(y_val, p_val))
             if best is None or score[0] > best[0][0] + 1e-9 or (abs(score[0] - best[0][0]) <= 1e-9 and
                                                                   score[1] > best[0][1] + 1e-9):
                 best = (score, epoch, {k: v.detach().clone() for k, v in network.state_dict().items()})

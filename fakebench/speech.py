@@ -129,6 +129,13 @@ class _Engine:
         self._call("espeak_SetParameter", _PARAM_PITCH, pitch, 0)
         data = text.encode("utf-8", errors="replace")
         capture = self._capture = _Capture()
+        # espeak-ng draws noise (the breath of variants such as +f3 and +whisper) from a generator it seeds from
+        # the clock, and from the C library's rand(): both seeded here, the same call gives the same audio at any
+        # time (espeak_ng_SetRandSeed exists from espeak-ng 1.51).
+        seed_espeak = getattr(self._lib, "espeak_ng_SetRandSeed", None)
+        if seed_espeak is not None:
+            seed_espeak(ctypes.c_long(0))
+        _libc_srand(0)
         try:
             self._call("espeak_Synth", data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
             self._call("espeak_Synchronize")
@@ -182,6 +189,13 @@ class _Engine:
             voices.append((voice.name.decode(), voice.identifier.decode(), _parse_languages(voice.languages)))
             i += 1
         return voices
+
+
+def _libc_srand(seed: int) -> None:
+    try:
+        ctypes.CDLL(None).srand(ctypes.c_uint(seed))
+    except (OSError, AttributeError):  # no C library symbols to reach (not glibc/musl): breath noise stays random
+        pass
 
 
 def _load_library() -> tuple[ctypes.CDLL, Path]:
@@ -263,7 +277,7 @@ os.register_at_fork(
 
 
 def synthesize(
-    text: str, *, voice: str = "en", rate_wpm: int = 160, pitch: int = 50
+    text: str, *, voice: str = "en", rate_wpm: int = 160, pitch: int = 50, fresh: bool = False
 ) -> tuple[np.ndarray, int, list[WordTiming]]:
     """Speak ``text`` with espeak-ng.
 
@@ -275,10 +289,14 @@ def synthesize(
     Repeated calls are not bit-identical: espeak's pitch flutter keeps a phase across calls that no API
     resets, so the audio (not the word timings, which move by at most a millisecond or so) depends on
     what the process synthesised before. A fresh process replaying the same calls gets the same audio.
+    With ``fresh`` the call runs in a new process (about half a second more), so the same arguments always
+    give the same audio, whatever was spoken before and in whichever worker: corpora use it.
     """
     _check_text(text)
     _check_int("rate_wpm", rate_wpm, RATE_MIN_WPM, RATE_MAX_WPM, "words per minute")
     _check_int("pitch", pitch, PITCH_MIN, PITCH_MAX, "(50 is normal)")
+    if fresh:
+        return _synthesize_in_fresh_process(text, voice, rate_wpm, pitch)
     with _lock:
         engine = _engine_locked()
         capture = engine.synthesize(text, _resolve_voice(engine.voices, voice), rate_wpm, pitch)
@@ -287,6 +305,39 @@ def synthesize(
     audio = samples.astype(np.float32) / np.float32(32768.0)
     duration_s = len(audio) / sample_rate
     return audio, sample_rate, _word_timings(text, capture.words, capture.end_ms, duration_s)
+
+
+def _synthesize_in_fresh_process(text: str, voice: str, rate_wpm: int,
+                                 pitch: int) -> tuple[np.ndarray, int, list[WordTiming]]:
+    import io
+    import json
+    import subprocess
+    import sys
+
+    request = json.dumps({"text": text, "voice": voice, "rate_wpm": rate_wpm, "pitch": pitch})
+    done = subprocess.run([sys.executable, "-c", "from fakebench.speech import _serve_one; _serve_one()"],
+                          input=request.encode(), capture_output=True, timeout=300)
+    if done.returncode != 0:
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        raise FakebenchError(f"speech synthesis in a fresh process failed: {lines[-1] if lines else 'no message'}")
+    with np.load(io.BytesIO(done.stdout)) as arrays:
+        words = [WordTiming(str(w), float(a), float(b)) for w, a, b in zip(arrays["words"], arrays["starts"],
+                                                                            arrays["ends"], strict=True)]
+        return arrays["audio"].copy(), int(arrays["sample_rate"]), words
+
+
+def _serve_one() -> None:
+    """The child side of `synthesize(fresh=True)`: one request (JSON on stdin), the result as npz on stdout."""
+    import io
+    import json
+    import sys
+
+    request = json.loads(sys.stdin.read())
+    audio, sample_rate, words = synthesize(**request)
+    buffer = io.BytesIO()
+    np.savez(buffer, audio=audio, sample_rate=sample_rate, words=np.array([w.word for w in words], dtype=str),
+             starts=np.array([w.start_s for w in words]), ends=np.array([w.end_s for w in words]))
+    sys.stdout.buffer.write(buffer.getvalue())
 
 
 def list_voices(language: str | None = None) -> list[str]:

@@ -235,7 +235,7 @@ def make_reference_clip(job: ReferenceJob) -> dict:
     from fakebench.generators.base import GENERATORS
     from fakebench.media import file_sha256
 
-    audio, sr, _ = synthesize(job.text, voice=job.voice, rate_wpm=job.rate_wpm)
+    audio, sr, _ = synthesize(job.text, voice=job.voice, rate_wpm=job.rate_wpm, fresh=True)
     pad = np.zeros(int(CORPUS_PAD_S * SAMPLE_RATE), np.float32)
     audio = np.concatenate([pad, resample_audio(audio, sr, SAMPLE_RATE), pad])
     plugin = GENERATORS.get(job.generator)
