@@ -16,16 +16,10 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _detector_help() -> str:
-    from fakebench.detectors.base import DETECTORS
-
-    return ", ".join(DETECTORS.names())
-
-
 def train_detector(
     corpus: Annotated[Path, typer.Argument(help="Corpus folder (manifest.parquet), with train and val splits.")],
     detector: Annotated[str, typer.Option("--detector", "-d", help="Detector to train: a registered name "
-                                                                   "(`fakebench detect --help` lists them).")],
+                                                                   "(README 'Detectors'; a wrong one lists them).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the trained detector.")],
     train_generators: Annotated[str | None, typer.Option(help="Comma-separated generators whose fakes it learns "
                                                               "from (default: all); the others stay unseen.")]
