@@ -31,7 +31,10 @@ from fakebench.io import atomic_write
 from fakebench.media import Clip, file_sha256, iter_frames, probe
 from fakebench.weights import KNOWN_WEIGHTS, find_weight
 
-ANALYSIS_VERSION = "faces-1"
+# Part of every cache key: change it whenever the analysis can give different numbers for the same media, or
+# tracks cached by the old code are served as if new. faces-2: the NumPy MTCNN (detections differ from
+# facenet-pytorch's in the last digits, and so do the landmarks that start from them).
+ANALYSIS_VERSION = "faces-2"
 
 # iBUG 68-point index groups.
 JAW = slice(0, 17)

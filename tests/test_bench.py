@@ -153,4 +153,4 @@ def test_demo_runs_its_config_and_writes_the_report(tiny_run, tmp_path, capsys):
     code, out, err = run(capsys, "demo", "-o", tmp_path / "demo", "--config", tmp_path / "demo" / "run" / "config.yaml")
     assert code == 0, err
     index = tmp_path / "demo" / "report" / "index.html"
-    assert index.is_file() and str(index) in out.replace("\n", "")
+    assert index.is_file() and str(index) in out

@@ -49,7 +49,7 @@ def bench(
     clips failed.
     """
     code = _run(config, output)
-    out.print(f"run: {output}  (report: fakebench report {output} -o REPORT_DIR)")
+    out.print(f"run: {output}  (report: fakebench report {output} -o REPORT_DIR)", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -67,5 +67,5 @@ def demo(
     t0 = time.perf_counter()
     code = _run(config or DEMO_CONFIG, output / "run")
     report = write_report([output / "run"], output / "report")
-    out.print(f"report: {report} ({time.perf_counter() - t0:.0f} s)")
+    out.print(f"report: {report} ({time.perf_counter() - t0:.0f} s)", soft_wrap=True)
     raise typer.Exit(code)

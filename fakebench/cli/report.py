@@ -26,4 +26,4 @@ def report(
     from fakebench.report import write_report
 
     index = write_report(runs, output)
-    out.print(f"wrote {index}, {index.parent / 'report.md'} and {index.parent / 'figures'}/")
+    out.print(f"wrote {index}, {index.parent / 'report.md'} and {index.parent / 'figures'}/", soft_wrap=True)
