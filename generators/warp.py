@@ -15,9 +15,16 @@ Four steps, each a plain function:
    the photo; then the open mouth is filled with a dark cavity and a hint of upper teeth, and a
    closing eye's slit with shadowed lid skin.
 
+An emotion (``emotion``, ``intensity``) adds FACS action units to the driven landmarks, combined as Ekman,
+Friesen & Hager's prototypes combine them (`EMOTION_AUS`), each moving the landmarks as
+`fakebench.metrics.expression.AU_MOTION` says, with an onset, an apex held through the speech and an offset
+(`expression_envelope`). The AUs ride on the articulation: the lips keep opening and closing with the sound
+under a smile, and a jaw drop (AU26) yields where the speech closes the lips. Neutral (or intensity 0) is
+exactly the clip warp made before it had emotions.
+
 The ground truth records what was driven: per frame the inner-lip opening and mouth width (inter-ocular
-units, as `fakebench.faces` measures them), eye closure and eye aspect ratio, head pose, the blinks, and
-the driven landmarks themselves.
+units, as `fakebench.faces` measures them), eye closure and eye aspect ratio, head pose, the blinks, the
+driven landmarks themselves, and the emotion, its intensity and each action unit's activation.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from fakebench.generators.base import (
     size_photo,
 )
 from fakebench.media import Clip, check_speech_audio, ensure_rgb, resample_audio, to_mono
+from fakebench.metrics.expression import AU26_FULL_IOD, AU_MOTION, EMOTIONS, SIDE, au_motion
 from fakebench.registry import Option, check_seed
 
 MIN_FACE_PX = 64  # narrowest face box (px) in the photo that gives a usable animation
@@ -97,6 +105,26 @@ EYE_LINES = ((np.array([36, 37, 38, 39]), np.array([36, 41, 40, 39])),
              (np.array([42, 43, 44, 45]), np.array([42, 47, 46, 45])))
 MOVING = np.array(sorted(set(JAW_GAIN) | set(MOUTH) | set(EYELIDS.ravel())))
 
+# Emotions (specs/expression.md): each a combination of FACS action units as Ekman, Friesen & Hager's 2002
+# prototypes (Table 10-1) combine them, each AU at the requested intensity, those the prototype marks B at 0.4 of
+# it (FACS B = 2 of 5). The AUs move the landmarks as `fakebench.metrics.expression.AU_MOTION` says; AU26 (jaw
+# drop) opens the mouth beyond the speech, at half the intensity so that the speech stays legible. Happiness
+# 6+12; sadness 1+4+15; surprise 1+2+5B+26; fear 1+2+4+5+20+26; anger 4+5+7+23; disgust 9+10 ("AU9 and/or
+# AU10").
+EMOTION_AUS: dict[str, dict[int, float]] = {
+    "neutral": {},
+    "happy": {6: 1.0, 12: 1.0},
+    "sad": {1: 1.0, 4: 1.0, 15: 1.0},
+    "surprised": {1: 1.0, 2: 1.0, 5: 0.4, 26: 0.5},
+    "fearful": {1: 1.0, 2: 1.0, 4: 1.0, 5: 1.0, 20: 1.0, 26: 0.5},
+    "angry": {4: 1.0, 5: 1.0, 7: 1.0, 23: 1.0},
+    "disgusted": {9: 1.0, 10: 1.0},
+}
+# Onset and offset ramps: a few hundred ms (spec section 3: 0.2-0.5 s; deliberate expressions have fast onsets
+# and longer offsets, Schmidt et al. 2006); the apex is held through the speech between them.
+EXPRESSION_ONSET_S, EXPRESSION_OFFSET_S = 0.3, 0.4
+DEFAULT_INTENSITY = 0.6  # FACS C (3 of 5, "marked"): clearly visible, not extreme
+
 
 @register("warp")
 class WarpGenerator(GeneratorBase):
@@ -107,6 +135,10 @@ class WarpGenerator(GeneratorBase):
         Option("head_motion", bool, True, help="small smooth head motion (translation, roll, scale)"),
         Option("blink_rate_per_min", float, None, min=0.0, max=120.0,
                help="blinks per minute (default: drawn from the human 17-26)"),
+        Option("emotion", str, "neutral", choices=EMOTIONS,
+               help="facial expression held through the speech, made of FACS action units (EFH 2002 prototypes)"),
+        Option("intensity", float, DEFAULT_INTENSITY, min=0.0, max=1.0,
+               help="strength of the emotion's action units at their apex (0 none, 0.6 FACS C, 1 FACS E)"),
     )
     min_audio_s = 0.1
     preload = ("fakebench.faces", "scipy.ndimage", "scipy.spatial")
@@ -119,6 +151,8 @@ class WarpGenerator(GeneratorBase):
         self.blink_rate_per_min = o["blink_rate_per_min"]
         self.head_motion = bool(o["head_motion"])
         self.max_side = o["max_side"]
+        self.emotion = str(o["emotion"])
+        self.intensity = float(o["intensity"])
 
     def generate(self, image: np.ndarray, audio: np.ndarray, sample_rate: int, *,
                  seed: int = 0) -> GeneratedClip:
@@ -138,14 +172,23 @@ class WarpGenerator(GeneratorBase):
         pose = head_pose(n, self.fps, rig.iod, head_rng) if self.head_motion else np.zeros((n, 4))
         centre = landmarks.mean(0)
         transforms = pose_transforms(pose, centre)
-        rig_points = rig.deform(opening, width, closure)
+        activations = au_activations(self.emotion, self.intensity, n, self.fps)
+        if activations:  # speech and expression combine: the AUs ride on the articulation
+            opening = opening + jaw_drop(activations.get(26), opening, self.fps)
+            expression = rig.expression(activations)
+            rig_points = rig.deform(opening, width, closure, expression=expression)
+            warper = Warper(photo, rig, moving=expressive_points(activations),
+                            apex=expression[int(np.argmax(np.abs(expression).sum((1, 2))))])
+        else:  # neutral: exactly the clip warp made before it had emotions
+            rig_points = rig.deform(opening, width, closure)
+            warper = Warper(photo, rig)
         driven = apply_transforms(transforms, rig_points[:, :68])
 
-        warper = Warper(photo, rig)
         frames = warper.render(rig_points, transforms, closure)
         clip = Clip(frames=frames, fps=self.fps, audio=mono, sample_rate=int(sample_rate))
         truth = ground_truth(seed=int(seed), fps=self.fps, driven=driven, blinks=blinks, closure=closure,
                              rate=rate, pose=pose, centre=centre, rig=rig, foldovers=warper.foldovers)
+        truth |= expression_truth(self.emotion, self.intensity, activations)
         return GeneratedClip(clip=clip, ground_truth=truth)
 
 
@@ -288,6 +331,68 @@ def draw_blinks(n_frames: int, fps: float, rate_per_min: float,
     return blinks, closure
 
 
+# ---------------------------------------------------------------------------------------------- emotion
+
+def expression_envelope(n_frames: int, fps: float, onset_s: float = EXPRESSION_ONSET_S,
+                        offset_s: float = EXPRESSION_OFFSET_S) -> np.ndarray:
+    """(T,) 0..1: onset from the first frame (0 there), apex held, offset ending at the last frame (0 there).
+
+    Ramps are raised cosines; a clip shorter than both ramps gets them shortened in proportion, so its apex is
+    reached only for a moment in the middle."""
+    if n_frames < 3:
+        return np.zeros(n_frames)
+    t = np.arange(n_frames) / fps
+    duration = (n_frames - 1) / fps
+    shrink = min(1.0, duration / (onset_s + offset_s))
+    ramp = np.minimum(np.clip(t / (onset_s * shrink), 0.0, 1.0),
+                      np.clip((duration - t) / (offset_s * shrink), 0.0, 1.0))
+    return 0.5 - 0.5 * np.cos(np.pi * ramp)
+
+
+def au_activations(emotion: str, intensity: float, n_frames: int, fps: float) -> dict[int, np.ndarray]:
+    """Per AU of the emotion, its per-frame activation (0..1): share x intensity x the onset/apex/offset envelope.
+    Empty for neutral or intensity 0."""
+    if emotion not in EMOTION_AUS:
+        raise ConfigError(f"--emotion must be one of {', '.join(EMOTIONS)}, got {emotion!r}")
+    if intensity <= 0 or not EMOTION_AUS[emotion]:
+        return {}
+    envelope = expression_envelope(n_frames, fps)
+    return {au: share * float(intensity) * envelope for au, share in EMOTION_AUS[emotion].items()}
+
+
+def jaw_drop(level: np.ndarray | None, opening: np.ndarray, fps: float) -> np.ndarray:
+    """Extra inner-lip opening (IOD) for AU26 at `level`: the jaw stays dropped through the expression, but yields
+    where speech closes the lips (bilabials), so the mouth still opens and closes with the sound.
+
+    Speaking = some opening within 0.25 s; while speaking the extra follows the articulation's own opening
+    (squared: next to nothing at a closure, all of it from a quarter of full voice up); in pauses it is held."""
+    from scipy.ndimage import maximum_filter1d
+
+    if level is None:
+        return np.zeros_like(opening)
+    reach = max(1, round(0.25 * fps))
+    speaking = maximum_filter1d(opening, size=2 * reach + 1, mode="nearest") > 0.1 * OPENING_MAX
+    follow = np.where(speaking, np.clip(opening / (0.25 * OPENING_MAX), 0.0, 1.0) ** 2, 1.0)
+    return AU26_FULL_IOD * np.asarray(level) * follow
+
+
+def expressive_points(activations: dict[int, np.ndarray]) -> np.ndarray:
+    """The rig points that move: the speaking ones plus every landmark the active AUs move (brows, nose...)."""
+    moved = {p for au in activations if au in AU_MOTION for p in np.flatnonzero(np.abs(au_motion(au)).sum(1))}
+    return np.array(sorted(set(MOVING.tolist()) | {int(p) for p in moved}))
+
+
+def expression_truth(emotion: str, intensity: float, activations: dict[int, np.ndarray]) -> dict:
+    """Ground-truth keys of the expression: emotion, intensity, per-frame activations of each AU driven."""
+    return {
+        "emotion": emotion,
+        "intensity": round(float(intensity), 4),
+        "expression_onset_s": EXPRESSION_ONSET_S,
+        "expression_offset_s": EXPRESSION_OFFSET_S,
+        "au_activations": {f"au{au:02d}": np.round(a, 4).tolist() for au, a in sorted(activations.items())},
+    }
+
+
 # ---------------------------------------------------------------------------------------------- head motion
 
 def head_pose(n_frames: int, fps: float, iod: float, rng: np.random.Generator) -> np.ndarray:
@@ -370,8 +475,25 @@ class FaceRig:
                                  np.stack([np.full(4, width - 1.0), ys[1:-1]], 1)])
         return np.concatenate([ring, border])
 
-    def deform(self, opening: np.ndarray, width: np.ndarray, closure: np.ndarray) -> np.ndarray:
-        """(T, 72, 2) rig points in photo coordinates for per-frame opening (IOD), width, lid closure."""
+    def expression(self, activations: dict[int, np.ndarray]) -> np.ndarray:
+        """(T, 72, 2) photo-pixel displacements of the rig points for per-frame AU activations (AU26 excluded: it
+        acts through the opening). The four virtual inner-lip points move as their chords' ends do."""
+        t = len(next(iter(activations.values())))
+        out = np.zeros((t, N_RIG, 2))
+        for au, level in activations.items():
+            if au not in AU_MOTION:
+                continue
+            m = au_motion(au)
+            m = np.concatenate([m, [(m[a] + m[b]) / 2 for a, b in VIRTUAL.values()]])
+            side = np.concatenate([SIDE, [SIDE[a] for a, _ in VIRTUAL.values()]])
+            step = ((m[:, 0] * side)[:, None] * self.u + m[:, 1][:, None] * self.v) * self.iod  # (72, 2)
+            out += np.asarray(level, np.float64)[:, None, None] * step
+        return out
+
+    def deform(self, opening: np.ndarray, width: np.ndarray, closure: np.ndarray, *,
+               expression: np.ndarray | None = None) -> np.ndarray:
+        """(T, 72, 2) rig points in photo coordinates for per-frame opening (IOD), width, lid closure, and an
+        expression's displacements (T, 72, 2) added on top of the articulation (blinks close the moved lids)."""
         opening = np.asarray(opening, np.float64)
         t = len(opening)
         du = np.zeros((t, N_RIG))
@@ -393,16 +515,23 @@ class FaceRig:
         out = self.points + du[..., None] * self.u + dv[..., None] * self.v
 
         c = np.asarray(closure, np.float64)[:, None, None]
-        upper, lower = self.points[EYELIDS[:, 0]], self.points[EYELIDS[:, 1]]
+        if expression is None:
+            upper, lower = self.points[EYELIDS[:, 0]], self.points[EYELIDS[:, 1]]
+        else:
+            out = out + expression
+            upper, lower = out[:, EYELIDS[:, 0]], out[:, EYELIDS[:, 1]]
         meet = lower + 0.3 * (upper - lower)  # the upper lid does most of the travel
         half_gap = self.closed_lid_gap / 2 * (upper - lower)
         out[:, EYELIDS[:, 0]] = upper + c * (meet + half_gap - upper)
         out[:, EYELIDS[:, 1]] = lower + c * (meet - half_gap - lower)
         return out
 
-    def reference_shape(self) -> np.ndarray:
-        """The half-open mouth on which the triangulation is built (valid from closed to fully open)."""
-        return self.deform(np.array([OPENING_MAX / 2]), np.zeros(1), np.zeros(1))[0]
+    def reference_shape(self, expression: np.ndarray | None = None) -> np.ndarray:
+        """The half-open mouth on which the triangulation is built (valid from closed to fully open), with an
+        expression's displacements (72, 2) when given."""
+        if expression is None:
+            return self.deform(np.array([OPENING_MAX / 2]), np.zeros(1), np.zeros(1))[0]
+        return self.deform(np.array([OPENING_MAX / 2]), np.zeros(1), np.zeros(1), expression=expression[None])[0]
 
 
 def _split_opening(delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -416,16 +545,19 @@ def _split_opening(delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class Warper:
     """Piecewise-affine warping of one photo to per-frame rig positions; mouth and closed lids painted."""
 
-    def __init__(self, photo: np.ndarray, rig: FaceRig, max_batch_pixels: int = 1 << 22) -> None:
+    def __init__(self, photo: np.ndarray, rig: FaceRig, max_batch_pixels: int = 1 << 22, *,
+                 moving: np.ndarray = MOVING, apex: np.ndarray | None = None) -> None:
+        """``moving``: the rig points that deform; ``apex``: an expression's displacements (72, 2) at its apex,
+        the shape the triangulation is built on (with the half-open mouth)."""
         from scipy.spatial import Delaunay
 
         self.photo = photo
         self.rig = rig
         self.h, self.w = photo.shape[:2]
         self.anchors = rig.anchors(self.h, self.w)
-        reference = np.concatenate([rig.reference_shape(), self.anchors])
+        reference = np.concatenate([rig.reference_shape(apex), self.anchors])
         triangles = Delaunay(reference).simplices
-        active = np.isin(triangles, MOVING).any(axis=1)  # the others move rigidly with the head
+        active = np.isin(triangles, moving).any(axis=1)  # the others move rigidly with the head
         self.triangles = triangles[active]
         self.orientation = np.sign(_signed_areas(reference[self.triangles]))
         src = np.concatenate([rig.texture_points(), self.anchors])
@@ -702,5 +834,6 @@ def ground_truth(*, seed: int, fps: float, driven: np.ndarray, blinks: list[Blin
                   "head_pose": "shift in output pixels, scale factor, roll in degrees (clockwise on screen) "
                                "about head_pose_centre",
                   "landmarks_driven": "output pixels (x, y), iBUG 68 order; null when n_frames > "
-                                      f"{LANDMARKS_STORED_MAX_FRAMES}"},
+                                      f"{LANDMARKS_STORED_MAX_FRAMES}",
+                  "au_activations": "per frame, 0 absent .. 1 FACS intensity E (OpenFace value / 5)"},
     }

@@ -10,7 +10,7 @@ from fakebench.metrics import registry
 
 def test_every_metric_is_registered_per_clip_or_per_set():
     clip, per_set = registry.available("clip"), registry.available("set")
-    assert list(clip) == ["sync", "blink", "identity", "quality"]
+    assert list(clip) == ["sync", "blink", "identity", "quality", "expression"]
     assert list(per_set) == ["fid", "kid", "fd_dlib", "identity"]
     assert all(s.per == "clip" for s in clip.values()) and all(s.per == "set" for s in per_set.values())
     assert clip["identity"].needs_reference and clip["quality"].reference == "optional"

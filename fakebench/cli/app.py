@@ -206,6 +206,11 @@ def generate(
                                                 "of pasting it back into the photo.")] = False,
     aligned: Annotated[bool, typer.Option("--aligned", help="The photo is already an aligned face crop at the "
                                           "model's size; no detection or warping.")] = False,
+    emotion: Annotated[str | None, typer.Option(help="Expression for generators that take one: neutral, happy, sad, "
+                                                     "angry, surprised, fearful or disgusted.",
+                                                show_default=False)] = None,
+    intensity: Annotated[float | None, typer.Option(help="Strength of --emotion, 0-1 (0.6: FACS grade C, marked).",
+                                                    show_default=False)] = None,
     option: Annotated[list[str] | None, typer.Option("--option", help="KEY=VALUE: any option of the generator "
                                                      "(repeatable; `fakebench generators` lists them).")] = None,
 ) -> None:
@@ -219,7 +224,7 @@ def generate(
 
     generator = generator or default_generator("photo")
     given = {"shift_frames": shift_frames, "checkpoint": checkpoint, "fps": fps, "max_side": max_side,
-             "device": device,
+             "device": device, "emotion": emotion, "intensity": intensity,
              "paste_back": False if no_paste_back else None, "aligned": True if aligned else None}
     options = {k: v for k, v in given.items() if v is not None}
     flags = {"paste_back": "--no-paste-back"}

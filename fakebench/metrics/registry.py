@@ -34,10 +34,10 @@ if TYPE_CHECKING:
 Per = Literal["clip", "set"]
 ReferenceUse = Literal["none", "optional", "required"]
 
-# In this order (the order of the choices in --help): per clip sync, blink, identity, quality; per set fid, kid,
-# fd_dlib, identity.
+# In this order (the order of the choices in --help): per clip sync, blink, identity, quality, expression; per set
+# fid, kid, fd_dlib, identity.
 BUILTIN_MODULES = ("fakebench.metrics.sync", "fakebench.metrics.blink", "fakebench.metrics.fid",
-                   "fakebench.metrics.identity", "fakebench.metrics.quality")
+                   "fakebench.metrics.identity", "fakebench.metrics.quality", "fakebench.metrics.expression")
 
 
 @dataclass(frozen=True)
