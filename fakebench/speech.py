@@ -24,6 +24,25 @@ RATE_MIN_WPM = 80
 RATE_MAX_WPM = 450
 PITCH_MIN = 0
 PITCH_MAX = 100
+DEFAULT_RATE_WPM = 160
+DEFAULT_PITCH = 50
+DEFAULT_RANGE = 50  # espeak's own defaults for pitch range (0 monotone .. 100) and volume (0 .. 200)
+DEFAULT_VOLUME = 100
+
+# Emotional prosody: the "starting presets" of the expression spec (§6) (rate, pitch, range, volume per
+# emotion; from Murray & Arnott 1993 and measured espeak maps, not perceptually validated). The spec's rates are
+# relative to espeak's 175 wpm; here they scale the default rate (160), so that "neutral" is no emotion at all.
+_SPEC_NEUTRAL_RATE = 175
+_PRESETS: dict[str, tuple[int, int, int, int]] = {  # emotion -> (rate at 175 wpm neutral, pitch, range, volume)
+    "neutral": (175, 50, 50, 100),
+    "happy": (185, 65, 80, 115),
+    "sad": (150, 40, 25, 85),
+    "angry": (190, 68, 85, 135),
+    "surprised": (195, 66, 90, 115),
+    "fearful": (215, 72, 80, 100),
+    "disgusted": (130, 35, 55, 85),
+}
+EMOTIONS = tuple(_PRESETS)
 
 # Constants from espeak-ng's speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -35,7 +54,9 @@ _EVENT_END = 5
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _PARAM_RATE = 1
+_PARAM_VOLUME = 2
 _PARAM_PITCH = 3
+_PARAM_RANGE = 4
 
 
 class _EventId(ctypes.Union):
@@ -123,10 +144,14 @@ class _Engine:
             },
         )
 
-    def synthesize(self, text: str, voice: str, rate_wpm: int, pitch: int) -> _Capture:
+    def synthesize(self, text: str, voice: str, rate_wpm: int, pitch: int, pitch_range: int = DEFAULT_RANGE,
+                   volume: int = DEFAULT_VOLUME) -> _Capture:
         self._call("espeak_SetVoiceByName", voice.encode())
+        # Every parameter is set on every call: espeak keeps them, and one call's must not leak into the next.
         self._call("espeak_SetParameter", _PARAM_RATE, rate_wpm, 0)
         self._call("espeak_SetParameter", _PARAM_PITCH, pitch, 0)
+        self._call("espeak_SetParameter", _PARAM_RANGE, pitch_range, 0)
+        self._call("espeak_SetParameter", _PARAM_VOLUME, volume, 0)
         data = text.encode("utf-8", errors="replace")
         capture = self._capture = _Capture()
         # espeak-ng draws noise (the breath of variants such as +f3 and +whisper) from a generator it seeds from
@@ -276,8 +301,21 @@ os.register_at_fork(
 )
 
 
+def prosody_for(emotion: str | None) -> dict[str, int]:
+    """The espeak prosody of an emotion: ``rate_wpm``, ``pitch``, ``pitch_range`` and ``volume`` (the spec's
+    starting presets, rate scaled so that "neutral", like None, is today's default); ConfigError for an unknown
+    name."""
+    name = "neutral" if emotion is None else emotion
+    if name not in _PRESETS:
+        raise ConfigError(f"unknown emotion {emotion!r}; use one of {', '.join(EMOTIONS)}")
+    rate, pitch, pitch_range, volume = _PRESETS[name]
+    return {"rate_wpm": round(rate * DEFAULT_RATE_WPM / _SPEC_NEUTRAL_RATE), "pitch": pitch,
+            "pitch_range": pitch_range, "volume": volume}
+
+
 def synthesize(
-    text: str, *, voice: str = "en", rate_wpm: int = 160, pitch: int = 50, fresh: bool = False
+    text: str, *, voice: str = "en", rate_wpm: int | None = None, pitch: int | None = None,
+    emotion: str | None = None, fresh: bool = False
 ) -> tuple[np.ndarray, int, list[WordTiming]]:
     """Speak ``text`` with espeak-ng.
 
@@ -286,6 +324,9 @@ def synthesize(
     or "en-gb" (see :func:`list_voices`), an espeak voice identifier such as "gmw/en-US", and may end
     in "+variant" (e.g. "en+f3").
 
+    ``emotion`` (one of `EMOTIONS`; None is neutral) sets the rate, pitch, pitch range and volume of that
+    emotion (`prosody_for`); ``rate_wpm`` (default 160) and ``pitch`` (default 50), when given, win over it.
+
     Repeated calls are not bit-identical: espeak's pitch flutter keeps a phase across calls that no API
     resets, so the audio (not the word timings, which move by at most a millisecond or so) depends on
     what the process synthesised before. A fresh process replaying the same calls gets the same audio.
@@ -293,13 +334,17 @@ def synthesize(
     give the same audio, whatever was spoken before and in whichever worker: corpora use it.
     """
     _check_text(text)
+    prosody = prosody_for(emotion)
+    rate_wpm = prosody["rate_wpm"] if rate_wpm is None else rate_wpm
+    pitch = prosody["pitch"] if pitch is None else pitch
     _check_int("rate_wpm", rate_wpm, RATE_MIN_WPM, RATE_MAX_WPM, "words per minute")
     _check_int("pitch", pitch, PITCH_MIN, PITCH_MAX, "(50 is normal)")
     if fresh:
-        return _synthesize_in_fresh_process(text, voice, rate_wpm, pitch)
+        return _synthesize_in_fresh_process(text, voice, rate_wpm, pitch, emotion)
     with _lock:
         engine = _engine_locked()
-        capture = engine.synthesize(text, _resolve_voice(engine.voices, voice), rate_wpm, pitch)
+        capture = engine.synthesize(text, _resolve_voice(engine.voices, voice), rate_wpm, pitch,
+                                    prosody["pitch_range"], prosody["volume"])
         sample_rate = engine.sample_rate
     samples = np.concatenate(capture.chunks) if capture.chunks else np.zeros(0, dtype=np.int16)
     audio = samples.astype(np.float32) / np.float32(32768.0)
@@ -307,14 +352,14 @@ def synthesize(
     return audio, sample_rate, _word_timings(text, capture.words, capture.end_ms, duration_s)
 
 
-def _synthesize_in_fresh_process(text: str, voice: str, rate_wpm: int,
-                                 pitch: int) -> tuple[np.ndarray, int, list[WordTiming]]:
+def _synthesize_in_fresh_process(text: str, voice: str, rate_wpm: int, pitch: int,
+                                 emotion: str | None = None) -> tuple[np.ndarray, int, list[WordTiming]]:
     import io
     import json
     import subprocess
     import sys
 
-    request = json.dumps({"text": text, "voice": voice, "rate_wpm": rate_wpm, "pitch": pitch})
+    request = json.dumps({"text": text, "voice": voice, "rate_wpm": rate_wpm, "pitch": pitch, "emotion": emotion})
     done = subprocess.run([sys.executable, "-c", "from fakebench.speech import _serve_one; _serve_one()"],
                           input=request.encode(), capture_output=True, timeout=300)
     if done.returncode != 0:

@@ -388,3 +388,44 @@ def test_demo_corpus_marks_its_synthetic_reference_class(tmp_path, capsys):
     assert (m.groupby("identity")["split"].nunique() == 1).all() and set(m["split"]) == {"train", "test"}
     code, out, _ = run(capsys, "corpus", "info", tmp_path / "demo")
     assert code == 0 and out.splitlines()[0].startswith("reference class: SYNTHETIC REFERENCE")
+
+
+@pytest.mark.slow  # end to end: builds a corpus or drives the CLI
+def test_emotion_random_gives_each_warp_fake_a_recorded_seeded_emotion(real_corpus, tmp_path, capsys):
+    import json
+
+    from fakebench.corpus.build import EMOTION_INTENSITY, emotion_of
+    from fakebench.speech import EMOTIONS
+
+    dataset = real_corpus.parent / "dataset"
+    for clip in dataset.glob("real/*/take0.mp4"):  # two clips: one per identity
+        (tmp_path / "two" / clip.relative_to(dataset)).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "two" / clip.relative_to(dataset)).symlink_to(clip)
+    import_dataset("folder", tmp_path / "two", tmp_path / "real")
+    code, _, err = run(capsys, "corpus", "build", tmp_path / "real", "-o", tmp_path / "fake", "-g", "warp,desync",
+                       "--emotion", "random", "--seed", "3", "--executor", "local")
+    assert code == 0, err
+    corpus = load_corpus(tmp_path / "fake")
+    manifest = corpus.manifest.set_index("clip_id")
+    is_warp = manifest["generator"].fillna("") == "warp"
+    warp, others = manifest[is_warp], manifest[~is_warp]  # the real clips and desync's fakes (it has no emotion)
+    assert len(warp) == 2 and len(others) == 4
+    assert others["emotion"].isna().all() and others["emotion_intensity"].isna().all()
+    options = BuildOptions(generators=("warp", "desync"), seed=3, emotion="random")
+    for clip_id, row in warp.iterrows():
+        assert row["emotion"] in EMOTIONS
+        assert EMOTION_INTENSITY[0] <= row["emotion_intensity"] <= EMOTION_INTENSITY[1]
+        # the same seed draws the same emotion; the fake's ground truth has it
+        assert emotion_of("warp", options, task_seed(3, clip_id)) == (row["emotion"], row["emotion_intensity"])
+        truth = json.loads((corpus.folder / row["ground_truth"]).read_text())
+        assert (truth["emotion"], truth["intensity"]) == (row["emotion"], pytest.approx(row["emotion_intensity"]))
+    assert emotion_of("desync", options, 1) == (None, None)
+    draws = {emotion_of("warp", options, seed)[0] for seed in range(200)}
+    assert draws == set(EMOTIONS)  # uniform over the seven
+    assert emotion_of("warp", BuildOptions(generators=("warp",), emotion="sad"), 5) == ("sad", 0.6)
+    assert "emotion" not in BuildOptions(generators=("warp",)).fingerprint()  # corpora made before keep theirs
+    assert BuildOptions(generators=("warp",), emotion="sad").fingerprint()["emotion"] == "sad"
+
+    code, _, err = run(capsys, "corpus", "build", tmp_path / "real", "-o", tmp_path / "x", "-g", "warp",
+                       "--emotion", "bored")
+    assert_user_error(code, "", err, "--emotion must be random or one of neutral, happy", "'bored'")

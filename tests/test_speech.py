@@ -200,3 +200,75 @@ def test_missing_library_is_a_fakebench_error(monkeypatch: pytest.MonkeyPatch) -
         FakebenchError, match="cannot load the espeak-ng library.*pip install espeakng-loader"
     ):
         synthesize("Hello.")
+
+
+# ---------------------------------------------------------------------------------------------- emotional prosody
+
+# Direction of each emotion's preset (expression spec §6) relative to neutral: pitch, duration (slower = longer),
+# loudness; 0 where the preset leaves it (almost) as it is.
+EMOTION_DIRECTIONS = {
+    "happy": (1, -1, 1),
+    "sad": (-1, 1, -1),
+    "angry": (1, -1, 1),
+    "surprised": (1, -1, 1),
+    "fearful": (1, -1, 0),
+    "disgusted": (-1, 1, -1),
+}
+
+
+@pytest.fixture(scope="module")
+def emotion_measures() -> dict[str, tuple[float, float, float]]:
+    """Median F0 (pyin), duration and RMS of the sentence spoken with each emotion."""
+    import librosa
+
+    from fakebench.speech import EMOTIONS
+
+    measures = {}
+    for emotion in EMOTIONS:
+        audio, sample_rate, _ = synthesize(SENTENCE, emotion=emotion)
+        f0, voiced, _ = librosa.pyin(audio.astype(np.float64), fmin=65, fmax=500, sr=sample_rate)
+        measures[emotion] = (float(np.nanmedian(f0[voiced])), len(audio) / sample_rate, _rms(audio))
+    return measures
+
+
+@pytest.mark.parametrize("emotion", sorted(EMOTION_DIRECTIONS))
+def test_emotion_moves_pitch_rate_and_loudness_as_its_preset_says(emotion, emotion_measures) -> None:
+    neutral = emotion_measures["neutral"]
+    measured = emotion_measures[emotion]
+    for what, sign, value, base in zip(("F0", "duration", "RMS"), EMOTION_DIRECTIONS[emotion], measured, neutral,
+                                       strict=True):
+        change = value / base - 1
+        if sign == 0:
+            assert abs(change) < 0.1, (what, emotion, measured, neutral)
+        else:
+            assert sign * change > 0.05, (what, emotion, measured, neutral)
+
+
+def test_neutral_emotion_is_no_emotion_and_explicit_rate_and_pitch_win() -> None:
+    from fakebench.speech import prosody_for
+
+    assert prosody_for("neutral") == prosody_for(None) == {"rate_wpm": 160, "pitch": 50, "pitch_range": 50,
+                                                             "volume": 100}
+    plain, _, _ = synthesize("Hello world.", fresh=True)
+    neutral, _, _ = synthesize("Hello world.", emotion="neutral", fresh=True)
+    assert np.array_equal(plain, neutral)
+    sad = synthesize(SENTENCE, emotion="sad", rate_wpm=160, pitch=50)[0]
+    happy = synthesize(SENTENCE, emotion="happy", rate_wpm=160, pitch=50)[0]
+    assert abs(len(sad) - len(happy)) / len(happy) < 0.02  # same rate: range and volume still differ
+    assert _rms(happy) > _rms(sad)
+
+
+def test_emotion_in_a_fresh_process_gives_the_same_audio_twice() -> None:
+    first, _, words = synthesize("Hello world.", voice="en+f3", emotion="angry", fresh=True)
+    second, _, again = synthesize("Hello world.", voice="en+f3", emotion="angry", fresh=True)
+    assert np.array_equal(first, second) and words == again
+    here, _, _ = synthesize("Hello world.", voice="en+f3", fresh=True)
+    assert not np.array_equal(first, here)  # the emotion reached the child process
+
+
+def test_unknown_emotion_is_a_one_line_config_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        synthesize("Hello world.", emotion="bored")
+    message = str(caught.value)
+    assert "\n" not in message and "'bored'" in message
+    assert all(name in message for name in ("neutral", "happy", "sad", "angry", "surprised", "fearful", "disgusted"))

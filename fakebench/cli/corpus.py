@@ -59,6 +59,11 @@ def import_(
         raise typer.Exit(1)  # done, with some items failed
 
 
+EMOTION_HELP = ("Emotion of the fakes of generators with an emotion option: random (drawn per fake from the seed, "
+                "intensity 0.5-0.9) or neutral, happy, sad, angry, surprised, fearful, disgusted; recorded in the "
+                "manifest (emotion, emotion_intensity). Default: none.")
+
+
 @corpus_app.command()
 def build(
     real: Annotated[Path, typer.Argument(help="Corpus of real clips (from `fakebench corpus import`).")],
@@ -77,6 +82,7 @@ def build(
     executor: Annotated[str, typer.Option(help="local (this process), pool (processes) or ray.")] = "pool",
     ray_address: Annotated[str | None, typer.Option(help="Existing Ray cluster (else a local Ray).")] = None,
     device: device_option(f"{DEVICE_HELP} For generators with a model.") = "auto",
+    emotion: Annotated[str | None, typer.Option(help=EMOTION_HELP, show_default=False)] = None,
 ) -> None:
     """Make a fake corpus from a real one: each real clip (silence-trimmed) and its fakes from every generator.
 
@@ -90,7 +96,7 @@ def build(
     from fakebench.corpus.build import BuildOptions, build_corpus, parse_generators
 
     options = BuildOptions(generators=parse_generators(generator), checkpoint=str(checkpoint) if checkpoint else None,
-                           audio=audio, per_clip=per_clip, seed=seed, device=device)
+                           audio=audio, per_clip=per_clip, seed=seed, device=device, emotion=emotion)
     from fakebench.execution import usable_cores
 
     workers = usable_cores() if workers is None else workers
@@ -119,6 +125,7 @@ def demo(
     seed: Seed = 0,
     workers: Workers = None,
     executor: Annotated[str, typer.Option(help="local, pool or ray.")] = "pool",
+    emotion: Annotated[str | None, typer.Option(help=EMOTION_HELP, show_default=False)] = None,
 ) -> None:
     """Offline demo corpus: the real photos dependencies ship, speaking synthesized sentences in varied voices.
 
@@ -137,7 +144,7 @@ def demo(
     make_demo_corpus(output, clips_per_identity=clips_per_identity, variants=variants,
                      generators=None if generator is None else parse_generators(generator),
                      seed=seed, workers=usable_cores() if workers is None else workers, executor=executor,
-                     progress=RichProgress(err))
+                     progress=RichProgress(err), emotion=emotion)
     print_info(corpus_info(load_corpus(output)))
 
 

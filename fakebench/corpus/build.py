@@ -48,6 +48,7 @@ from fakebench.faces import choose_identity_frame
 from fakebench.generators.base import GENERATORS
 from fakebench.media import Clip, speech_cut, trim_silence
 from fakebench.progress import Progress, or_silent
+from fakebench.speech import EMOTIONS
 
 AUDIO_MODES = ("own", "other-same-identity", "other")
 NO_AUDIO = "no audio track"
@@ -63,6 +64,7 @@ class BuildOptions:
     per_clip: int = 1
     seed: int = 0
     device: str = "auto"
+    emotion: str | None = None  # None (no emotion), "random" (drawn per fake) or one of `EMOTIONS`
 
     def offered(self) -> dict[str, Any]:
         """The build-wide options each generator gets when it declares them (`GeneratorBase.source_options`)."""
@@ -70,7 +72,8 @@ class BuildOptions:
 
     def fingerprint(self) -> dict[str, Any]:
         return {"generators": ",".join(self.generators), "checkpoint": self.checkpoint, "audio": self.audio,
-                "per_clip": self.per_clip, "seed": self.seed, "video": "cbr"}
+                "per_clip": self.per_clip, "seed": self.seed, "video": "cbr",
+                **({"emotion": self.emotion} if self.emotion is not None else {})}  # corpora made before keep theirs
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,19 @@ class ClipJob:
     problem: str | None = None  # known before running (e.g. no other clip to take audio from)
     fakes_skipped: str | None = None  # the real clip's own job: why none of its fakes is made (no audio track)
     build_seed: int = 0  # the build's seed (`edge_cut` draws from it)
+    emotion: str | None = None  # given to a generator that declares an `emotion` option (with `intensity`)
+    emotion_intensity: float | None = None  # None: the generator's default intensity
+    emotions: bool = False  # the build has --emotion: the manifest row records `emotion` and `emotion_intensity`
+
+    def offered(self) -> dict[str, Any]:
+        """The options this job's generator gets when it declares them (`GeneratorBase.source_options`): the
+        build-wide ones, and this fake's emotion and its intensity."""
+        offered: dict[str, Any] = {"checkpoint": self.checkpoint, "device": self.device}
+        if self.emotion is not None:
+            offered["emotion"] = self.emotion
+            if self.emotion_intensity is not None:
+                offered["intensity"] = self.emotion_intensity
+        return offered
 
 
 @dataclass(frozen=True)
@@ -148,7 +164,14 @@ def _check_options(options: BuildOptions) -> None:
         raise ConfigError(f"--per-clip must be a whole number >= 1, got {options.per_clip!r}")
     if options.seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {options.seed}")
+    check_emotion(options.emotion)
     parse_generators(",".join(options.generators))
+
+
+def check_emotion(emotion: str | None) -> None:
+    """ConfigError unless `emotion` is None, "random" or one of `EMOTIONS`."""
+    if emotion is not None and emotion not in ("random", *EMOTIONS):
+        raise ConfigError(f"--emotion must be random or one of {', '.join(EMOTIONS)}, got {emotion!r}")
 
 
 def run_build(corpus: Corpus, output: Path, options: BuildOptions, *, workers: int = 1, executor: str = "local",
@@ -253,19 +276,42 @@ def plan_tasks(real_folder: Path, real: pd.DataFrame, output: Path, options: Bui
     for clip_id in ids:
         row = rows[clip_id]
         why_not = skipping.get(clip_id) if generators else None
+        emotions = options.emotion is not None
         jobs = [ClipJob(clip_id=clip_id, generator=None, source=row, audio=row,
                         seed=task_seed(options.seed, clip_id), output=str(output), fakes_skipped=why_not,
-                        build_seed=options.seed)]
+                        build_seed=options.seed, emotions=emotions)]
         for generator in generators if why_not is None else ():
             for k in range(options.per_clip):
                 fake_id = f"{clip_id}.{generator}.{k}"
                 seed = task_seed(options.seed, fake_id)
                 audio_id, problem = choose_audio(clip_id, rows, by_identity, ids, options.audio, seed)
+                emotion, intensity = emotion_of(generator, options, seed)
                 jobs.append(ClipJob(clip_id=fake_id, generator=generator, source=row,
                                     audio=rows[audio_id] if audio_id else row, seed=seed, output=str(output),
                                     checkpoint=options.checkpoint, device=options.device, problem=problem,
-                                    build_seed=options.seed))
+                                    build_seed=options.seed, emotion=emotion, emotion_intensity=intensity,
+                                    emotions=emotions))
         yield Task(clip_id, ClipGroup(source=row, jobs=tuple(jobs)), parts=tuple(j.clip_id for j in jobs))
+
+
+EMOTION_INTENSITY = (0.5, 0.9)  # the range --emotion random draws each fake's intensity from
+
+
+def emotion_of(generator: str, options: BuildOptions, seed: int) -> tuple[str | None, float | None]:
+    """The emotion and its intensity of one fake (`seed`: the fake's) made by `generator`: (None, None) without
+    --emotion or when the generator declares no `emotion` option. ``random`` draws the emotion uniformly over
+    `EMOTIONS` and the intensity in `EMOTION_INTENSITY`; a named emotion has the intensity the generator declares
+    by default (None when it declares none)."""
+    declared = {o.name: o for o in GENERATORS.get(generator).options}
+    if options.emotion is None or "emotion" not in declared:
+        return None, None
+    if options.emotion != "random":
+        default = declared["intensity"].default if "intensity" in declared else None
+        return options.emotion, None if default is None else float(default)
+    rng = np.random.default_rng([zlib.crc32(b"emotion"), seed])
+    emotion = EMOTIONS[int(rng.integers(len(EMOTIONS)))]
+    intensity = round(float(rng.uniform(*EMOTION_INTENSITY)), 3) if "intensity" in declared else None
+    return emotion, intensity
 
 
 def _absolute(row: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -377,6 +423,7 @@ def make_clip(job: ClipJob, source_clip: SourceClip | None = None) -> dict[str, 
         "duration_s": round(clip.duration_s, 4), "sha256": file_sha256(target), "ground_truth": truth_relative,
         "source": source.get("source"), "has_audio": clip.has_audio,
         **({"fakes_skipped": job.fakes_skipped} if job.fakes_skipped else {}),
+        **({"emotion": job.emotion, "emotion_intensity": job.emotion_intensity} if job.emotions else {}),
     }
 
 
@@ -436,7 +483,7 @@ def run_generator(job: ClipJob, real: Clip, audio: tuple[np.ndarray, int], ident
     default it is chosen from `real`)."""
     samples, sample_rate = audio
     plugin = GENERATORS.get(job.generator)
-    options = plugin.source_options(real, {"checkpoint": job.checkpoint, "device": job.device})
+    options = plugin.source_options(real, job.offered())
     generator = _generator(job.generator, tuple(sorted(options.items())))
     own = job.audio["clip_id"] == job.source["clip_id"]
     extra = {"surround": surround} if surround is not None and getattr(plugin, "uses_surround", False) else {}

@@ -153,16 +153,17 @@ def fake_generators(reference: str | None = None) -> tuple[str, ...]:
 def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
                      generators: tuple[str, ...] | None = None, seed: int = 0, workers: int = 2,
                      executor: str = "pool", progress: Progress | None = None,
-                     reference: str | None = None, variants: int = 1) -> Path:
+                     reference: str | None = None, variants: int = 1, emotion: str | None = None) -> Path:
     """The offline demo corpus in OUTPUT: reference clips in OUTPUT/reference, then the fake corpus in OUTPUT.
 
     Every bundled real photo speaks `clips_per_identity` synthesized sentences (varied sentences, voices and
     rates), animated by the `reference` photo generator (default: `reference_generator()`, the warp generator):
     the reference class, marked `synthetic-reference` in the manifest's `source` column because no real
     talking-face video ships offline. The fakes come from `generators` (default: every other generator).
-    Resumable like any build: run it again to finish an interrupted one.
+    Resumable like any build: run it again to finish an interrupted one. ``emotion`` ("random" or a name) is the
+    build's --emotion: the fakes of generators that declare an ``emotion`` option get one.
     """
-    from fakebench.corpus.build import BuildOptions, run_build
+    from fakebench.corpus.build import BuildOptions, check_emotion, run_build
     from fakebench.corpus.manifest import (
         SYNTHETIC_REFERENCE,
         assign_splits,
@@ -179,6 +180,7 @@ def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
         raise ConfigError(f"clips per identity must be a whole number >= 1, got {clips_per_identity!r}")
     if not isinstance(variants, int) or not 1 <= variants <= len(PHOTO_VARIANTS):
         raise ConfigError(f"photo variants must be a whole number from 1 to {len(PHOTO_VARIANTS)}, got {variants!r}")
+    check_emotion(emotion)
     from fakebench.generators.base import GENERATORS
 
     default_reference = reference_generator()
@@ -197,6 +199,8 @@ def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
         fingerprint["reference"] = reference_name
     if variants > 1:
         fingerprint["variants"] = variants
+    if emotion is not None:
+        fingerprint["emotion"] = emotion
     claim_output(output, fingerprint)
     reference = output / "reference"
     jobs = []
@@ -224,7 +228,7 @@ def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
     else:
         manifest["split"] = assign_splits(manifest["identity"], seed=seed, ratios=(0.5, 0.0, 0.5))
     write_corpus(reference, manifest, {"complete": True, "problems": [], "source": SYNTHETIC_REFERENCE})
-    run_build(load_corpus(reference), output, BuildOptions(generators=tuple(generators), seed=seed),
+    run_build(load_corpus(reference), output, BuildOptions(generators=tuple(generators), seed=seed, emotion=emotion),
               workers=workers, executor=executor, progress=progress)
     return output
 
