@@ -27,6 +27,7 @@ TARGET_S = 300.0
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, help="Demo corpus folder (built here when missing).")
+    parser.add_argument("--only", help="Comma-separated detectors to (re)measure; recorded rows of the others kept.")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
@@ -48,7 +49,8 @@ def main() -> None:
             sample.release()
         load_before = os.getloadavg()[0]
         rows = []
-        for name in DETECTORS.names():
+        names = args.only.split(",") if args.only else DETECTORS.names()
+        for name in names:
             t0 = time.perf_counter()
             detector = train_detector(name, train, val, Path(tmp) / "detectors" / name, seed=0)
             seconds = time.perf_counter() - t0
@@ -65,9 +67,14 @@ def main() -> None:
         flag = "" if r["train_s"] <= TARGET_S else "  OVER TARGET"
         print(f"{r['detector']:<16s}{r['train_s']:>10.1f}{r['test_auc']:>10.3f}{flag}")
     if not args.no_record:
-        record = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                  "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-                  "corpus": "demo: 2 clips x 6 looks x 2 photos, fakes desync/static/sda", "rows": rows}
+        stamp = {"date": time.strftime("%Y-%m-%d %H:%M"),
+                 "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
+        rows = [{**r, **stamp} for r in rows]
+        if args.only and RESULTS.is_file():
+            rows = [r for r in json.loads(RESULTS.read_text())["rows"] if r["detector"] not in names] + rows
+        record = {**stamp, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                  "corpus": "demo: 2 clips x 6 looks x 2 photos, fakes desync/static/sda",
+                  "rows": sorted(rows, key=lambda r: r["detector"])}
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps(record, indent=1) + "\n")
         print(f"recorded in {RESULTS}")
