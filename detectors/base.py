@@ -330,10 +330,13 @@ class LinearDetector(DetectorBase):
         """(clips, features); a clip that cannot give its features is a row of NaN (imputed when fitting)."""
         rows = []
         for sample in samples:
+            loaded = sample.is_loaded
             try:
                 rows.append(self.features_of(sample))
             except FakebenchError:
                 rows.append(np.full(len(self.features), np.nan))
+            if not loaded:
+                sample.release()  # decoded here, let go here: a long list never sits in memory whole
         return np.array(rows, np.float64).reshape(len(samples), len(self.features))
 
     def fit(self, train: Sequence[Sample], val: Sequence[Sample]) -> LinearDetector:

@@ -78,11 +78,14 @@ def feature_matrix(samples: Sequence[Sample]) -> np.ndarray:
     failed by `score_each`)."""
     rows = []
     for s in samples:
+        loaded = s.is_loaded
         try:
             values = metadata_features(s)
         except FakebenchError:
             values = dict.fromkeys(FEATURES, math.nan)
         rows.append([values[f] for f in FEATURES])
+        if not loaded:
+            s.release()  # decoded here, let go here: a long list never sits in memory whole
     return np.array(rows, np.float64).reshape(len(samples), len(FEATURES))
 
 

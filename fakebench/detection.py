@@ -141,7 +141,7 @@ def evaluate_detectors(detectors: dict[str, DetectorBase], samples: Sequence[Sam
             done += 1
             if progress is not None:
                 progress(done, total)
-        sample.release()
+        sample.release(track=True)
     scores_path = writer.close()
     from fakebench.tables import read_table
 

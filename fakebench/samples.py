@@ -107,9 +107,13 @@ class Sample:
         """Whether the face track is already known (given or computed), so reading ``track`` costs nothing."""
         return "track" in self._cache
 
-    def release(self) -> None:
-        """Forget the decoded clip (keeping the track), to bound memory over a long list of Samples."""
+    def release(self, *, track: bool = False) -> None:
+        """Forget the decoded clip, to bound memory over a long list of Samples. With ``track`` also the face track
+        when it can be had again (a file's track comes back from the analysis cache); a track given with an
+        in-memory clip is kept."""
         self._cache.pop("clip", None)
+        if track and self.path is not None:
+            self._cache.pop("track", None)
 
 
 def samples_from_paths(paths: Iterable[str | os.PathLike], **fields: Any) -> list[Sample]:

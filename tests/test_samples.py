@@ -106,3 +106,21 @@ def test_corpus_samples_carry_the_manifest(clip_file, tmp_path):
     assert [s.clip_id for s in corpus.samples(label="real")] == ["c0", "c2"]
     assert [s.clip_id for s in corpus.samples(split="test", label="fake")] == []
     assert train[0].clip.n_frames == 12
+
+
+def test_release_with_track_forgets_a_files_track_but_keeps_a_given_one(tmp_path, astronaut):
+    from fakebench.generators.base import create
+    from fakebench.media import write_clip
+    from fakebench.samples import Sample
+
+    audio = (0.1 * np.sin(np.linspace(0, 400, 16000))).astype(np.float32)
+    made = create("static", max_side=128).generate(np.ascontiguousarray(astronaut[20:276, 100:356]), audio, 16000)
+    write_clip(tmp_path / "c.mp4", made.clip)
+    sample = Sample.from_path(tmp_path / "c.mp4")
+    first = sample.track.landmarks.copy()
+    sample.release(track=True)
+    assert not sample.is_loaded and not sample.has_track
+    assert np.array_equal(sample.track.landmarks, first)  # back from the analysis cache
+    given = Sample.from_clip(made.clip, track=sample.track)
+    given.release(track=True)
+    assert given.has_track  # nothing to get it back from: kept
