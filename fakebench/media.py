@@ -17,7 +17,7 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -626,6 +626,20 @@ def write_clip(path: str | os.PathLike, clip: Clip, *, crf: int = 18, preset: st
     return p
 
 
+def write_frames(path: str | os.PathLike, chunks: Iterable[np.ndarray], *, fps: float,
+                 audio: np.ndarray | None = None, sample_rate: int = 16000, crf: int = 18, preset: str = "medium",
+                 encoder_threads: int = ENCODER_THREADS, bitrate: int | None = None) -> Path:
+    """`write_clip` for frames that come in chunks: uint8 (t, H, W, 3) arrays of one size, each encoded as it
+    comes, so only one chunk is held at a time; mono float32 `audio` is muxed after the last frame. The same
+    frames, audio and options give the same bytes as `write_clip` of the whole clip. The file appears only once
+    complete: an error or an interrupt (also one raised by the iterator) leaves nothing at `path`."""
+    p = check_output_path(path)
+    sound = None if audio is None else np.asarray(audio, np.float32).reshape(-1)
+    atomic_write(p, lambda tmp: _encode_chunks(str(tmp), chunks, float(fps), sound, int(sample_rate), crf=crf,
+                                               preset=preset, threads=encoder_threads, bitrate=bitrate), mode=None)
+    return p
+
+
 CORPUS_BITS_PER_PIXEL = 0.3  # per frame: 256x256 at 25 fps -> 492 kb/s, 1280x720 -> 6.9 Mb/s
 
 
@@ -724,11 +738,24 @@ def _rate_options(crf: int, bitrate: int | None) -> dict[str, str]:
 
 
 def _encode_mp4(target: str, clip: Clip, *, crf: int, preset: str, threads: int, bitrate: int | None = None) -> None:
-    frames = _even_frames(clip.frames)
-    rate = Fraction(clip.fps).limit_denominator(1001)
+    _encode_chunks(target, [clip.frames], clip.fps, clip.audio if clip.has_audio else None, clip.sample_rate,
+                   crf=crf, preset=preset, threads=threads, bitrate=bitrate)
+
+
+def _encode_chunks(target: str, chunks: Iterable[np.ndarray], fps: float, audio: np.ndarray | None, sample_rate: int,
+                   *, crf: int, preset: str, threads: int, bitrate: int | None = None) -> None:
+    """Encode frame chunks (t, H, W, 3) uint8 as they come, then the audio. The streams are set up from the first
+    chunk; every chunk must have its size."""
+    it = iter(chunks)
+    first = next(it, None)
+    if first is None:
+        raise ValueError("no frames to encode: give at least one chunk")
+    size = first.shape[1:]
+    first = _even_frames(first)
+    rate = Fraction(fps).limit_denominator(1001)
     with av.open(target, mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
         vs = out.add_stream("libx264", rate=rate)
-        vs.width, vs.height = frames.shape[2], frames.shape[1]
+        vs.width, vs.height = first.shape[2], first.shape[1]
         vs.pix_fmt = "yuv420p"
         rate_options, stable = _rate_options(crf, bitrate), x264_stable_options()
         params = ":".join(o["x264-params"] for o in (rate_options, stable) if "x264-params" in o)
@@ -737,17 +764,26 @@ def _encode_mp4(target: str, clip: Clip, *, crf: int, preset: str, threads: int,
         vs.codec_context.thread_count = threads
         vs.codec_context.time_base = 1 / rate
         aus = None
-        audio, sr = clip.audio, clip.sample_rate
-        if clip.has_audio:
+        sr = sample_rate
+        if audio is not None and audio.size:
             if sr not in AAC_SAMPLE_RATES:
                 audio, sr = resample_audio(audio, sr, 48000), 48000
             aus = out.add_stream("aac", rate=sr, layout="mono")
             aus.bit_rate = 128000
-        for i, rgb in enumerate(frames):
-            vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            vf.pts = i
-            vf.time_base = vs.codec_context.time_base
-            out.mux(vs.encode(vf))
+        i = 0
+        chunk: np.ndarray | None = first
+        while chunk is not None:
+            for rgb in chunk:
+                vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                vf.pts = i
+                vf.time_base = vs.codec_context.time_base
+                out.mux(vs.encode(vf))
+                i += 1
+            chunk = next(it, None)
+            if chunk is not None:
+                if chunk.ndim != 4 or chunk.shape[1:] != size or chunk.dtype != np.uint8:
+                    raise ValueError(f"a chunk of {chunk.dtype} {chunk.shape} among {size} uint8 frames")
+                chunk = _even_frames(chunk)
         out.mux(vs.encode(None))
         if aus is not None:
             mux_mono_audio(out, aus, np.clip(audio, -1, 1).astype(np.float32), sr)

@@ -480,3 +480,140 @@ def _token_at(tokens: list[tuple[int, int]], token_starts: list[int], char_index
 def _word_text(text: str, start: int, end: int) -> str:
     token = text[start:end]
     return token.strip(_EDGE_PUNCTUATION) or token
+
+
+# ---------------------------------------------------------------------------------------------- singing
+
+# A short tune for demos and tests: "Twinkle, twinkle, little star" (C major from C3, a man's range, 96 bpm), one
+# syllable per note.
+DEMO_LYRICS = ("twin", "kle", "twin", "kle", "lit", "tle", "star", "how", "I", "won", "der", "what", "you", "are")
+DEMO_NOTES = ((48, 0.62), (48, 0.62), (55, 0.62), (55, 0.62), (57, 0.62), (57, 0.62), (55, 1.25),
+              (53, 0.62), (53, 0.62), (52, 0.62), (52, 0.62), (50, 0.62), (50, 0.62), (48, 1.25))
+REST = "-"  # a syllable that is silence for its note's length
+_CALIBRATION_PITCHES = (0, 20, 40, 60, 80, 100)
+_SING_RATE_WPM = 130
+_EDGE_S = 0.008  # fade in and out of each note
+
+
+def midi_hz(note: float) -> float:
+    """The frequency (Hz) of a MIDI note number (69 = A4 = 440 Hz)."""
+    return 440.0 * 2.0 ** ((float(note) - 69.0) / 12.0)
+
+
+def sing(syllables: tuple[str, ...] | list[str], notes: tuple[tuple[float, float], ...] | list[tuple[float, float]], *,
+         voice: str = "en", gap_s: float = 0.03) -> tuple[np.ndarray, int]:
+    """A song, one syllable per note: float32 mono audio and its sample rate (espeak's, 22050 Hz).
+
+    ``notes`` are (MIDI note number, seconds). Each syllable is spoken by espeak-ng in monotone at the espeak pitch
+    nearest the note (measured per voice), its remaining pitch error shifted away (librosa), and its vowel (the
+    longest voiced stretch) time-stretched so that the syllable fills the note less ``gap_s``; a syllable longer
+    than its note is compressed whole. `REST` ("-") is silence.
+
+    espeak-ng sings poorly: robotic, with pitch steps from note to note (no glides, no vibrato) and vowels
+    stretched by a phase vocoder. What it does do is what the talking-face generators need to be tested on:
+    vowels held for as long as the notes last and a pitch that follows the melody (within about a semitone).
+    """
+    import librosa
+
+    from fakebench.pitch import f0_track
+
+    if len(syllables) != len(notes):
+        raise ConfigError(f"sing: {len(syllables)} syllables for {len(notes)} notes; give one syllable per note")
+    if not notes:
+        raise ConfigError("sing: no notes; give at least one (MIDI note, seconds)")
+    for midi, seconds in notes:
+        if not (24 <= float(midi) <= 96) or not (0.05 <= float(seconds) <= 30):
+            raise ConfigError(f"sing: note ({midi}, {seconds}) is out of range; MIDI notes 24-96, 0.05-30 s long")
+    calibration = _pitch_calibration(voice)
+    pieces: list[np.ndarray] = []
+    sample_rate = 0
+    for text, (midi, seconds) in zip(syllables, notes, strict=True):
+        target = midi_hz(midi)
+        espeak_pitch = int(np.clip(round(float(np.interp(np.log(target), np.log(calibration[1]), calibration[0]))),
+                                   PITCH_MIN, PITCH_MAX))
+        audio, sample_rate = _monotone(text, voice, espeak_pitch) if text.strip() != REST else (None, sample_rate)
+        length = int(round(float(seconds) * (sample_rate or 22050)))
+        if audio is None or audio.size == 0:
+            pieces.append(np.zeros(length, np.float32))
+            continue
+        track = f0_track(audio, sample_rate)
+        if track.voiced.any():
+            # the measured f0 taken to the octave of what the calibration expects (f0 trackers err by octaves)
+            expected = float(np.interp(espeak_pitch, *calibration))
+            measured = track.median_f0()
+            measured *= 2.0 ** round(float(np.log2(expected / measured)))
+            steps = 12.0 * np.log2(target / measured)
+            if abs(steps) > 0.05:
+                audio = librosa.effects.pitch_shift(audio, sr=sample_rate, n_steps=float(steps)).astype(np.float32)
+        pieces.append(_fit_note(audio, sample_rate, track, max(length - int(gap_s * sample_rate), 1), length))
+    song = np.concatenate(pieces).astype(np.float32)
+    peak = float(np.abs(song).max()) if song.size else 0.0
+    return (song * (0.9 / peak) if peak > 0 else song).astype(np.float32), sample_rate
+
+
+def _monotone(text: str, voice: str, pitch: int) -> tuple[np.ndarray, int]:
+    """One syllable in monotone (pitch range 0), its silence trimmed."""
+    from fakebench.media import speech_bounds
+
+    _check_text(text)
+    with _lock:
+        engine = _engine_locked()
+        capture = engine.synthesize(text, _resolve_voice(engine.voices, voice), _SING_RATE_WPM, pitch, 0,
+                                    DEFAULT_VOLUME)
+        sample_rate = engine.sample_rate
+    samples = np.concatenate(capture.chunks) if capture.chunks else np.zeros(0, dtype=np.int16)
+    audio = samples.astype(np.float32) / np.float32(32768.0)
+    if audio.size < sample_rate // 50 or not np.any(audio):
+        return audio, sample_rate
+    start, end = speech_bounds(audio, sample_rate)
+    return audio[int(start * sample_rate):int(end * sample_rate)], sample_rate
+
+
+_calibrations: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _pitch_calibration(voice: str) -> tuple[np.ndarray, np.ndarray]:
+    """(espeak pitch settings, the f0 in Hz each gives `voice` in monotone), measured once per voice."""
+    from fakebench.pitch import f0_track
+
+    if voice not in _calibrations:
+        hz = []
+        for p in _CALIBRATION_PITCHES:
+            audio, sr = _monotone("ah", voice, p)
+            hz.append(f0_track(audio, sr).median_f0())
+        f = np.maximum.accumulate(np.nan_to_num(np.array(hz), nan=80.0))  # increasing, for np.interp
+        _calibrations[voice] = (np.array(_CALIBRATION_PITCHES, np.float64), f + np.arange(f.size) * 1e-3)
+    return _calibrations[voice]
+
+
+def _fit_note(audio: np.ndarray, sample_rate: int, track, sounding: int, length: int) -> np.ndarray:
+    """The syllable made `sounding` samples long (the vowel stretched, or the whole compressed), faded at its
+    ends and padded with silence to `length`."""
+    import librosa
+
+    if audio.size >= sounding:
+        y = librosa.effects.time_stretch(audio, rate=audio.size / sounding) if audio.size > sounding else audio
+    else:
+        voiced = np.concatenate([[False], track.voiced, [False]]).astype(np.int8)
+        edges = np.flatnonzero(np.diff(voiced))
+        runs = edges.reshape(-1, 2) if edges.size else np.zeros((0, 2), int)
+        if len(runs):
+            a, b = max(runs, key=lambda r: r[1] - r[0])
+            a = min(int(a * track.hop_s * sample_rate), audio.size)
+            b = min(int(b * track.hop_s * sample_rate), audio.size)
+        else:
+            a, b = 0, audio.size
+        vowel, rest = audio[a:b], audio.size - (b - a)
+        want = max(sounding - rest, 1)
+        if vowel.size >= 2048:
+            vowel = librosa.effects.time_stretch(vowel, rate=vowel.size / want)
+        else:
+            vowel = np.resize(vowel, want)  # too short to stretch: repeated
+        y = np.concatenate([audio[:a], vowel, audio[b:]])
+    y = np.asarray(y[:sounding], np.float32).copy()
+    edge = min(int(_EDGE_S * sample_rate), y.size // 2)
+    if edge:
+        ramp = np.linspace(0.0, 1.0, edge, dtype=np.float32)
+        y[:edge] *= ramp
+        y[-edge:] *= ramp[::-1]
+    return np.concatenate([y, np.zeros(max(length - y.size, 0), np.float32)])

@@ -10,12 +10,28 @@ models: adding a generator is adding one file. Each declares its contract on the
 what it takes (photo or clip), its options with their valid ranges, the shortest audio it accepts, the
 weights it needs and the modules workers must preload. Nothing outside the plug-in knows a generator by
 name; `generate_file` makes one fake from files for any of them.
+
+Streaming (long audio in bounded memory). A photo generator may also offer
+``generate_stream(image, audio, sample_rate, *, seed) -> GeneratedStream``: the same clip, but its frames come as
+an iterator of uint8 chunks (t, H, W, 3) instead of one array. A `GeneratedStream` says up front what the clip
+will be (``n_frames``, ``fps``, ``width``, ``height``, the driving ``audio`` and ``sample_rate``); its
+``chunks()`` may be iterated once, in order, and must yield exactly ``n_frames`` frames of that size; its
+``ground_truth`` is complete once the chunks are exhausted (a generator may count things while rendering) and
+reading it earlier is an error. `GeneratedStream.save` encodes each chunk as it comes (`fakebench.media.
+write_frames`: a temporary file renamed into place once complete, so an error or an interrupt midway leaves no
+file at the output path) and then writes the ground truth; `GeneratedStream.collect` gathers the chunks into a
+`GeneratedClip`, and a generator that streams builds its ``generate`` on that. `generate_file` (behind
+``fakebench generate``) uses ``generate_stream`` whenever the generator has one, so memory holds the photo, the
+per-frame arrays (landmarks, pose: bytes per frame, not pixels) and one chunk of frames, never the whole clip: a
+ten-minute song takes what a ten-second one does, plus its audio. A generator adopts it by rendering in chunks
+(a generator's batch loop already does) and moving what it computes after rendering into the ground-truth
+callable; nothing else changes.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -24,7 +40,7 @@ import numpy as np
 
 from fakebench.errors import AudioError, ConfigError
 from fakebench.io import to_jsonable, write_json_atomic  # noqa: F401  (to_jsonable re-exported)
-from fakebench.media import ENCODER_THREADS, Clip, check_output_path, write_clip
+from fakebench.media import ENCODER_THREADS, Clip, check_output_path, write_clip, write_frames
 from fakebench.registry import Entry, Option, Registry, check_seed, validate_options
 
 
@@ -41,6 +57,74 @@ class GeneratedClip:
         truth = video.with_suffix(".json")
         write_clip(video, self.clip, encoder_threads=encoder_threads, bitrate=bitrate)
         write_json(truth, self.ground_truth)
+        return video, truth
+
+
+class GeneratedStream:
+    """A generated clip whose frames come in chunks (see the module's docstring, "Streaming").
+
+    ``chunks``: an iterable of uint8 (t, H, W, 3) arrays, iterated once, ``n_frames`` frames in all.
+    ``ground_truth``: the record, or a callable that makes it once the chunks are exhausted."""
+
+    def __init__(self, *, n_frames: int, fps: float, width: int, height: int, audio: np.ndarray, sample_rate: int,
+                 chunks: Iterable[np.ndarray], ground_truth: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
+        self.n_frames, self.fps, self.width, self.height = int(n_frames), float(fps), int(width), int(height)
+        self.audio = np.asarray(audio, np.float32).reshape(-1)
+        self.sample_rate = int(sample_rate)
+        self._chunks: Iterable[np.ndarray] | None = chunks
+        self._truth = ground_truth
+        self._done = False
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        """The frames, chunk by chunk, each checked for size; once only. After the last one the ground truth is
+        complete; a generator that yields more or fewer than ``n_frames`` frames is a RuntimeError."""
+        if self._chunks is None:
+            raise RuntimeError("a GeneratedStream's chunks can be iterated only once")
+        source, self._chunks = self._chunks, None
+        shown = 0
+        for chunk in source:
+            if chunk.dtype != np.uint8 or chunk.ndim != 4 or chunk.shape[1:] != (self.height, self.width, 3):
+                raise RuntimeError(f"a chunk of {chunk.dtype} {chunk.shape} in a stream of "
+                                   f"{self.height}x{self.width} uint8 frames")
+            shown += len(chunk)
+            if shown > self.n_frames:
+                raise RuntimeError(f"the stream yielded more than its {self.n_frames} frames")
+            yield chunk
+        if shown != self.n_frames:
+            raise RuntimeError(f"the stream yielded {shown} of its {self.n_frames} frames")
+        if callable(self._truth):
+            self._truth = self._truth()
+        self._done = True
+
+    @property
+    def ground_truth(self) -> dict[str, Any]:
+        if not self._done:
+            raise RuntimeError("the ground truth of a GeneratedStream is complete only after its last chunk")
+        assert isinstance(self._truth, dict)
+        return self._truth
+
+    def collect(self) -> GeneratedClip:
+        """All the frames in one `GeneratedClip` (what ``generate`` returns)."""
+        frames = np.empty((self.n_frames, self.height, self.width, 3), np.uint8)
+        at = 0
+        for chunk in self.chunks():
+            frames[at:at + len(chunk)] = chunk
+            at += len(chunk)
+        clip = Clip(frames=frames, fps=self.fps, audio=self.audio, sample_rate=self.sample_rate)
+        return GeneratedClip(clip=clip, ground_truth=self.ground_truth)
+
+    def save(self, path: str | os.PathLike, *, encoder_threads: int = ENCODER_THREADS, bitrate: int | None = None,
+             truth_defaults: Mapping[str, Any] | None = None) -> tuple[Path, Path]:
+        """Encode the chunks as they come into the mp4 at `path` (the same bytes `GeneratedClip.save` writes for
+        the same frames), then the ground truth beside it, with `truth_defaults` for keys it lacks."""
+        video = check_output_path(path)
+        truth = video.with_suffix(".json")
+        write_frames(video, self.chunks(), fps=self.fps, audio=self.audio, sample_rate=self.sample_rate,
+                     encoder_threads=encoder_threads, bitrate=bitrate)
+        record = self.ground_truth
+        for key, value in (truth_defaults or {}).items():
+            record.setdefault(key, value)
+        write_json(truth, record)
         return video, truth
 
 
@@ -207,6 +291,8 @@ def generate_file(name: str, output: str | os.PathLike, *, image: str | os.PathL
 
     A photo generator takes `image` and `audio`; a clip generator takes `video` (and, optionally, `audio` to
     replace the clip's own). Writes OUTPUT (mp4 with the driving audio muxed) and OUTPUT.json (ground truth).
+    A generator with ``generate_stream`` has its frames encoded as they are made (bounded memory; the result's
+    ``seconds`` then include the encoding).
     `options` go to the generator, which validates them before any file is read; ``flags`` names the
     command-line flag each option came from, for the error messages.
     """
@@ -239,8 +325,14 @@ def generate_file(name: str, output: str | os.PathLike, *, image: str | os.PathL
         plugin.check_audio_length(samples.shape[0], rate)
         gen = plugin(**options)
         t0 = time.perf_counter()
-        made = gen.generate(photo, samples, rate, seed=seed)
         inputs = {"image": str(image), "audio": str(audio)}
+        if hasattr(gen, "generate_stream"):  # frames encoded as they are made: memory bounded however long
+            stream = gen.generate_stream(photo, samples, rate, seed=seed)
+            del photo, samples
+            path, truth = stream.save(out, truth_defaults={"inputs": inputs})
+            return GenerationResult(path, truth, stream.n_frames, stream.fps, stream.width, stream.height,
+                                    time.perf_counter() - t0)
+        made = gen.generate(photo, samples, rate, seed=seed)
     else:
         clip = read_clip(video)
         other = {}

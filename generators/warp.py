@@ -29,6 +29,7 @@ driven landmarks themselves, and the emotion, its intensity and each action unit
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,13 +48,15 @@ from fakebench.generators.base import (
     FPS_OPTION,
     MAX_SIDE_OPTION,
     GeneratedClip,
+    GeneratedStream,
     GeneratorBase,
     n_output_frames,
     register,
     size_photo,
 )
-from fakebench.media import Clip, check_speech_audio, ensure_rgb, resample_audio, to_mono
+from fakebench.media import check_speech_audio, ensure_rgb, resample_audio, to_mono
 from fakebench.metrics.expression import AU26_FULL_IOD, AU_MOTION, EMOTIONS, SIDE, au_motion
+from fakebench.pitch import PitchTrack, f0_track, is_singing, sung_fraction
 from fakebench.registry import Option, check_seed
 
 MIN_FACE_PX = 64  # narrowest face box (px) in the photo that gives a usable animation
@@ -125,6 +128,19 @@ EMOTION_AUS: dict[str, dict[int, float]] = {
 EXPRESSION_ONSET_S, EXPRESSION_OFFSET_S = 0.3, 0.4
 DEFAULT_INTENSITY = 0.6  # FACS C (3 of 5, "marked"): clearly visible, not extreme
 
+# Pitch-driven motion (singing). Singers' brows and heads rise with the pitch they sing (Thompson, Russo & Quinto
+# 2008; Thompson, Russo & Livingstone 2010: viewers read interval size from them), and speakers' brows and heads
+# move with f0 too (Cave et al. 1996; Yehia, Kuratate & Vatikiotis-Bateson 2002), less tightly. Pitch in semitones
+# from the clip's median voiced pitch, held across short unvoiced gaps and smoothed, saturates at PITCH_SPAN_ST:
+# up to PITCH_BROW_MAX of AU1+2 above the median (the brows rest at and below it) and a head lift of PITCH_HEAD_IOD
+# (and as much lowered below it): small, as the motion of a singer who is not acting.
+PITCH_MOTION_MODES = ("auto", "on", "off")
+PITCH_SPAN_ST = 7.0  # a fifth
+PITCH_BROW_MAX = 0.5  # AU1+2 activation (FACS C is 0.6)
+PITCH_HEAD_IOD = 0.04
+PITCH_HOLD_S = 0.4  # an unvoiced gap relaxes the held pitch towards the median with this time constant
+PITCH_SMOOTH_S = 0.08  # Gaussian smoothing (sigma) of the pitch curve
+
 
 @register("warp")
 class WarpGenerator(GeneratorBase):
@@ -139,6 +155,9 @@ class WarpGenerator(GeneratorBase):
                help="facial expression held through the speech, made of FACS action units (EFH 2002 prototypes)"),
         Option("intensity", float, DEFAULT_INTENSITY, min=0.0, max=1.0,
                help="strength of the emotion's action units at their apex (0 none, 0.6 FACS C, 1 FACS E)"),
+        Option("pitch_motion", str, "auto", choices=PITCH_MOTION_MODES,
+               help="the voice's pitch raises the brows (AU1+2) and lifts the head a little, as singers' do: "
+                    "auto = when the audio is sung (held notes; speech glides and is left as it was), on, off"),
     )
     min_audio_s = 0.1
     preload = ("fakebench.faces", "scipy.ndimage", "scipy.spatial")
@@ -153,9 +172,15 @@ class WarpGenerator(GeneratorBase):
         self.max_side = o["max_side"]
         self.emotion = str(o["emotion"])
         self.intensity = float(o["intensity"])
+        self.pitch_motion = str(o["pitch_motion"])
 
     def generate(self, image: np.ndarray, audio: np.ndarray, sample_rate: int, *,
                  seed: int = 0) -> GeneratedClip:
+        return self.generate_stream(image, audio, sample_rate, seed=seed).collect()
+
+    def generate_stream(self, image: np.ndarray, audio: np.ndarray, sample_rate: int, *,
+                        seed: int = 0) -> GeneratedStream:
+        """`generate`, its frames rendered batch by batch as the stream is read (see `GeneratedStream`)."""
         seed = check_seed(seed)
         mono = prepare_audio(audio, sample_rate, self.fps)
         self.check_audio_length(mono.size, int(sample_rate), "the driving audio")
@@ -173,6 +198,17 @@ class WarpGenerator(GeneratorBase):
         centre = landmarks.mean(0)
         transforms = pose_transforms(pose, centre)
         activations = au_activations(self.emotion, self.intensity, n, self.fps)
+        pitch = f0_track(mono, int(sample_rate))
+        singing = is_singing(pitch)
+        moved = None
+        if self.pitch_motion == "on" or (self.pitch_motion == "auto" and singing):
+            moved = pitch_driven(pitch, n, self.fps)
+            if moved.brow.any():  # rising pitch, raised brows: AU1 and AU2 together, on top of any emotion
+                for au in (1, 2):
+                    activations[au] = np.minimum(activations.get(au, 0.0) + moved.brow, 1.0)
+            if self.head_motion:
+                pose = pose + np.outer(-PITCH_HEAD_IOD * rig.iod * moved.lift, [0.0, 1.0, 0.0, 0.0])  # y grows down
+                transforms = pose_transforms(pose, centre)
         if activations:  # speech and expression combine: the AUs ride on the articulation
             opening = opening + jaw_drop(activations.get(26), opening, self.fps)
             expression = rig.expression(activations)
@@ -184,12 +220,17 @@ class WarpGenerator(GeneratorBase):
             warper = Warper(photo, rig)
         driven = apply_transforms(transforms, rig_points[:, :68])
 
-        frames = warper.render(rig_points, transforms, closure)
-        clip = Clip(frames=frames, fps=self.fps, audio=mono, sample_rate=int(sample_rate))
-        truth = ground_truth(seed=int(seed), fps=self.fps, driven=driven, blinks=blinks, closure=closure,
-                             rate=rate, pose=pose, centre=centre, rig=rig, foldovers=warper.foldovers)
-        truth |= expression_truth(self.emotion, self.intensity, activations)
-        return GeneratedClip(clip=clip, ground_truth=truth)
+        def truth() -> dict:  # after the last chunk: the render counts the fold-overs
+            record = ground_truth(seed=int(seed), fps=self.fps, driven=driven, blinks=blinks, closure=closure,
+                                  rate=rate, pose=pose, centre=centre, rig=rig, foldovers=warper.foldovers)
+            record |= expression_truth(self.emotion, self.intensity, activations)
+            record |= pitch_truth(self.pitch_motion, pitch, singing, moved, n, self.fps,
+                                  rig.iod if self.head_motion else 0.0)
+            return record
+
+        chunks = warper.render_chunks(rig_points, transforms, closure)
+        return GeneratedStream(n_frames=n, fps=self.fps, width=photo.shape[1], height=photo.shape[0], audio=mono,
+                               sample_rate=int(sample_rate), chunks=chunks, ground_truth=truth)
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -393,6 +434,65 @@ def expression_truth(emotion: str, intensity: float, activations: dict[int, np.n
     }
 
 
+# ---------------------------------------------------------------------------------------------- pitch
+
+@dataclass(frozen=True, eq=False)
+class PitchMotion:
+    """Per video frame: the voice's f0 (Hz, NaN unvoiced), the smoothed pitch lift (-1 .. 1, 0 at the median
+    voiced pitch) and the brow raise it drives (AU1+2 activation, 0 .. `PITCH_BROW_MAX`)."""
+
+    f0: np.ndarray
+    lift: np.ndarray
+    brow: np.ndarray
+
+
+def frame_f0(pitch: PitchTrack, n_frames: int, fps: float) -> np.ndarray:
+    """(T,) the f0 (Hz) at each video frame's centre; NaN where the voice is unvoiced there."""
+    at = np.clip(np.round((np.arange(n_frames) + 0.5) / fps / pitch.hop_s).astype(int), 0, max(pitch.f0.size - 1, 0))
+    return pitch.f0[at] if pitch.f0.size else np.full(n_frames, np.nan)
+
+
+def pitch_driven(pitch: PitchTrack, n_frames: int, fps: float) -> PitchMotion:
+    """The pitch lift and brow raise per video frame (see `PITCH_SPAN_ST`): semitones from the median voiced pitch,
+    held through unvoiced gaps (relaxing to 0 over `PITCH_HOLD_S`), Gaussian-smoothed, saturated by tanh."""
+    from scipy.ndimage import gaussian_filter1d
+
+    st = pitch.semitones()
+    n = st.size
+    held = np.zeros(n)
+    if pitch.voiced.any():
+        idx = np.arange(n)
+        last = np.maximum.accumulate(np.where(pitch.voiced, idx, -1))
+        seen = last >= 0
+        gap = (idx - last) * pitch.hop_s
+        held[seen] = st[last[seen]] * np.exp(-gap[seen] / PITCH_HOLD_S)
+    smooth = gaussian_filter1d(held, PITCH_SMOOTH_S / pitch.hop_s, mode="nearest") if n else held
+    lift_hops = np.tanh(smooth / PITCH_SPAN_ST)
+    frame_times = (np.arange(n_frames) + 0.5) / fps
+    lift = np.interp(frame_times, pitch.times, lift_hops) if n else np.zeros(n_frames)
+    return PitchMotion(f0=frame_f0(pitch, n_frames, fps), lift=lift, brow=PITCH_BROW_MAX * np.maximum(lift, 0.0))
+
+
+def pitch_truth(mode: str, pitch: PitchTrack, singing: bool, moved: PitchMotion | None, n_frames: int, fps: float,
+                head_iod_px: float) -> dict:
+    """Ground-truth keys of the voice's pitch and the motion it drove: per frame f0 (Hz, null unvoiced), and when
+    the motion was on, the brow raise (AU1+2 activation) and the head lift (output px, up)."""
+    f0 = frame_f0(pitch, n_frames, fps)
+    median = pitch.median_f0()
+    return {
+        "pitch_motion": mode,
+        "pitch_motion_on": moved is not None,
+        "singing": bool(singing),
+        "sung_fraction": round(sung_fraction(pitch), 4),
+        "f0_median_hz": round(median, 2) if np.isfinite(median) else None,
+        "f0_hz": [None if not np.isfinite(v) else round(float(v), 2) for v in f0],
+        "pitch_lift": None if moved is None else np.round(moved.lift, 4).tolist(),
+        "pitch_brow": None if moved is None else np.round(moved.brow, 4).tolist(),
+        "pitch_head_lift_px": None if moved is None else np.round(PITCH_HEAD_IOD * head_iod_px * moved.lift,
+                                                                  3).tolist(),
+    }
+
+
 # ---------------------------------------------------------------------------------------------- head motion
 
 def head_pose(n_frames: int, fps: float, iod: float, rng: np.random.Generator) -> np.ndarray:
@@ -568,11 +668,20 @@ class Warper:
 
     def render(self, rig_points: np.ndarray, transforms: np.ndarray, closure: np.ndarray) -> np.ndarray:
         """Frames (T, H, W, 3) uint8 for rig points (T, 72, 2, photo coordinates) moved by `transforms`."""
+        frames = np.empty((len(rig_points), self.h, self.w, 3), np.uint8)
+        at = 0
+        for chunk in self.render_chunks(rig_points, transforms, closure):
+            frames[at:at + len(chunk)] = chunk
+            at += len(chunk)
+        return frames
+
+    def render_chunks(self, rig_points: np.ndarray, transforms: np.ndarray,
+                      closure: np.ndarray) -> Iterator[np.ndarray]:
+        """`render`, one batch of frames (b, H, W, 3) uint8 at a time."""
         import torch
         import torch.nn.functional as F
 
         t = len(rig_points)
-        frames = np.empty((t, self.h, self.w, 3), np.uint8)
         points = np.concatenate([rig_points, np.broadcast_to(self.anchors, (t, *self.anchors.shape))], axis=1)
         dest = apply_transforms(transforms, points)
         src = torch.from_numpy(np.array(self.photo, np.float32)).permute(2, 0, 1)[None]
@@ -584,8 +693,7 @@ class Warper:
             image = out.numpy()  # (B, 3, H, W) float32, painted in place
             self._paint_mouth(image, dest[sl])
             self._paint_eyelids(image, dest[sl], closure[sl])
-            frames[sl] = out.add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        return frames
+            yield np.ascontiguousarray(out.add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
 
     def _grid(self, dest: np.ndarray, transforms: np.ndarray) -> np.ndarray:
         """grid_sample's (B, H, W, 2) grid: the head motion's inverse, then each deforming triangle's map."""
