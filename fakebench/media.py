@@ -634,6 +634,7 @@ def write_frames(path: str | os.PathLike, chunks: Iterable[np.ndarray], *, fps: 
     frames, audio and options give the same bytes as `write_clip` of the whole clip. The file appears only once
     complete: an error or an interrupt (also one raised by the iterator) leaves nothing at `path`."""
     p = check_output_path(path)
+    limit_heap_fragmentation()  # frame-sized buffers by the thousand, as in decoding
     sound = None if audio is None else np.asarray(audio, np.float32).reshape(-1)
     atomic_write(p, lambda tmp: _encode_chunks(str(tmp), chunks, float(fps), sound, int(sample_rate), crf=crf,
                                                preset=preset, threads=encoder_threads, bitrate=bitrate), mode=None)
@@ -786,7 +787,9 @@ def _encode_chunks(target: str, chunks: Iterable[np.ndarray], fps: float, audio:
                 chunk = _even_frames(chunk)
         out.mux(vs.encode(None))
         if aus is not None:
-            mux_mono_audio(out, aus, np.clip(audio, -1, 1).astype(np.float32), sr)
+            if audio.dtype != np.float32 or audio.min(initial=0.0) < -1 or audio.max(initial=0.0) > 1:
+                audio = np.clip(audio, -1, 1).astype(np.float32)  # (one copy less of a long song when in range)
+            mux_mono_audio(out, aus, audio, sr)
 
 
 def mux_mono_audio(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream, audio: np.ndarray,

@@ -682,17 +682,18 @@ class Warper:
         import torch.nn.functional as F
 
         t = len(rig_points)
-        points = np.concatenate([rig_points, np.broadcast_to(self.anchors, (t, *self.anchors.shape))], axis=1)
-        dest = apply_transforms(transforms, points)
         src = torch.from_numpy(np.array(self.photo, np.float32)).permute(2, 0, 1)[None]
         for start in range(0, t, self.batch):
             sl = slice(start, min(t, start + self.batch))
-            grid = self._grid(dest[sl], transforms[sl])
+            b = sl.stop - sl.start  # the batch's points, placed in the frame (per batch: memory stays flat)
+            points = np.concatenate([rig_points[sl], np.broadcast_to(self.anchors, (b, *self.anchors.shape))], axis=1)
+            dest = apply_transforms(transforms[sl], points)
+            grid = self._grid(dest, transforms[sl])
             out = F.grid_sample(src.expand(len(grid), -1, -1, -1), torch.from_numpy(grid), mode="bilinear",
                                 padding_mode="border", align_corners=True)
             image = out.numpy()  # (B, 3, H, W) float32, painted in place
-            self._paint_mouth(image, dest[sl])
-            self._paint_eyelids(image, dest[sl], closure[sl])
+            self._paint_mouth(image, dest)
+            self._paint_eyelids(image, dest, closure[sl])
             yield np.ascontiguousarray(out.add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
 
     def _grid(self, dest: np.ndarray, transforms: np.ndarray) -> np.ndarray:
