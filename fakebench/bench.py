@@ -8,8 +8,9 @@ The run folder RUN holds everything the report reads (see `fakebench.report`):
 - ``metrics.parquet``: the per-clip metrics of every clip (fakes measured against their real source clip);
 - ``compare.parquet``: set metrics of each generator's fakes against the real clips;
 - ``detectors/NAME/``: the trained detectors;
-- ``evaluation/``: ``scores.parquet``, ``evaluation.parquet``, ``shortcut.json``, ``cross_generator.parquet`` and
-  ``evidence.parquet`` (the worst-misclassified clips with each detector's evidence).
+- ``evaluation/``: ``scores.parquet``, ``evaluation.parquet``, ``shortcut.json``, ``cross_generator.parquet``,
+  ``evidence.parquet`` (the worst-misclassified clips with each detector's evidence) and, when the fakes were made
+  with emotions (``corpus.*.emotion``), ``per_emotion.parquet`` (each emotion's fakes against all real clips).
 
 Every stage resumes: a finished stage is skipped, and the corpus build, the metrics and the scores resume clip by
 clip, so a killed run loses at most the clip in flight and re-running a finished run does no work.
@@ -23,7 +24,7 @@ import platform
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ class CorpusConfig:
     variants: int = 1
     layout: str | None = None  # import: the dataset layout (fakebench corpus import LAYOUT)
     path: str | None = None  # import: the dataset folder; real: an imported real corpus folder
+    emotion: str | None = None  # the build's --emotion: "random" or a name, for generators with an emotion option
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,10 @@ class BenchConfig:
     workers: int = 1
 
     def to_json(self) -> dict[str, Any]:
-        return json.loads(json.dumps(asdict(self)))
+        data = json.loads(json.dumps(asdict(self)))
+        if data["corpus"].get("emotion") is None:  # runs made before the option keep their config (and its hash)
+            data["corpus"].pop("emotion", None)
+        return data
 
 
 def _keys(where: str, given: Mapping[str, Any], allowed: Sequence[str], required: Sequence[str] = ()) -> None:
@@ -140,18 +145,21 @@ def parse_config(data: Any, *, base: Path = Path(".")) -> BenchConfig:
     kind, spec = next(iter(corpus_data.items()))
     spec = spec or {}
     if kind == "demo":
-        _keys("corpus.demo", spec, ("clips_per_identity", "variants"))
+        _keys("corpus.demo", spec, ("clips_per_identity", "variants", "emotion"))
         corpus = CorpusConfig("demo", _typed("corpus.demo.clips_per_identity", spec.get("clips_per_identity", 2),
                                              int, minimum=1),
                               _typed("corpus.demo.variants", spec.get("variants", 1), int, minimum=1))
     else:
-        _keys(f"corpus.{kind}", spec, ("layout", "path") if kind == "import" else ("path",),
+        _keys(f"corpus.{kind}", spec, ("layout", "path", "emotion") if kind == "import" else ("path", "emotion"),
               required=("layout", "path") if kind == "import" else ("path",))
         path = (base / _typed(f"corpus.{kind}.path", spec["path"], str)).resolve()
         if not path.is_dir():
             raise ConfigError(f"corpus.{kind}.path: {path} is not a folder; give the dataset's folder")
         layout = _typed("corpus.import.layout", spec["layout"], str) if kind == "import" else None
         corpus = CorpusConfig(kind, path=str(path), layout=layout)
+    emotion = _emotion(f"corpus.{kind}.emotion", spec.get("emotion"))
+    if emotion is not None:
+        corpus = replace(corpus, emotion=emotion)
 
     generators = []
     for i, item in enumerate(_typed("generators", data["generators"], list)):
@@ -173,6 +181,12 @@ def parse_config(data: Any, *, base: Path = Path(".")) -> BenchConfig:
         generators.append(GeneratorConfig(gen, options))
     if not generators:
         raise ConfigError("generators: give at least one generator")
+    if corpus.emotion is not None:
+        emotional = [g.name for g in generators if any(o.name == "emotion" for o in GENERATORS.get(g.name).options)]
+        if not emotional:
+            raise ConfigError(f"corpus.{kind}.emotion: none of the generators "
+                              f"({', '.join(g.name for g in generators)}) takes an emotion; add one that does "
+                              f"({', '.join(_emotional_generators()) or 'none is installed'}) or remove the key")
 
     metrics = _names("metrics", data.get("metrics", ["sync", "blink", "quality"]), list(available("clip")))
     compare = _names("compare", data.get("compare", ["fd_dlib"]), list(available("set")))
@@ -187,7 +201,8 @@ def parse_config(data: Any, *, base: Path = Path(".")) -> BenchConfig:
                           for i, p in enumerate(_typed("evaluation.perturbations", ev.get("perturbations", []),
                                                        list)))
     try:
-        parse_perturbations(",".join(perturbations))
+        if perturbations:  # none is fine: the evaluation is then on clean clips only
+            parse_perturbations(perturbations)
     except FakebenchError as e:
         raise ConfigError(f"evaluation.perturbations: {e.one_line()}") from e
     evaluation = EvaluationConfig(split, perturbations,
@@ -195,6 +210,26 @@ def parse_config(data: Any, *, base: Path = Path(".")) -> BenchConfig:
                                   _typed("evaluation.n_boot", ev.get("n_boot", 1000), int, minimum=50))
     return BenchConfig(name, corpus, tuple(generators), metrics, compare, compare_frames, detectors, evaluation, seed,
                        executor, workers)
+
+
+def _emotion(where: str, value: Any) -> str | None:
+    """The corpus build's emotion: None, "random" or one of the expression metric's emotions."""
+    if value is None:
+        return None
+    from fakebench.corpus.build import check_emotion
+
+    value = _typed(where, value, str)
+    try:
+        check_emotion(value)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e.one_line().removeprefix('--emotion ')}") from e
+    return value
+
+
+def _emotional_generators() -> list[str]:
+    from fakebench.generators.base import GENERATORS
+
+    return [n for n in GENERATORS.names() if any(o.name == "emotion" for o in GENERATORS.get(n).options)]
 
 
 def load_config(path: str | os.PathLike) -> BenchConfig:
@@ -344,7 +379,7 @@ def stage_corpus(config: BenchConfig, output: Path, progress: Progress) -> dict[
 
         make_demo_corpus(output / "corpus", clips_per_identity=c.clips_per_identity, variants=c.variants,
                          generators=generators, seed=config.seed, workers=config.workers, executor=config.executor,
-                         progress=progress)
+                         progress=progress, emotion=c.emotion)
         return {}
     real = Path(c.path)
     if c.kind == "import":
@@ -354,7 +389,8 @@ def stage_corpus(config: BenchConfig, output: Path, progress: Progress) -> dict[
         import_dataset(c.layout, c.path, real, seed=config.seed, progress=progress)
     result = build_corpus(real, output / "corpus", BuildOptions(generators=generators, seed=config.seed,
                                                                 checkpoint=options.get("checkpoint"),
-                                                                device=options.get("device", "auto")),
+                                                                device=options.get("device", "auto"),
+                                                                emotion=c.emotion),
                           workers=config.workers, executor=config.executor, progress=progress)
     return {"failures": len(result.summary.failed)}
 
@@ -511,7 +547,8 @@ def stage_evaluation(config: BenchConfig, output: Path, progress: Progress) -> d
         progress.advance()
 
     run = evaluate_detectors(detectors, samples, output / "evaluation",
-                             perturbations=parse_perturbations(",".join(config.evaluation.perturbations)),
+                             perturbations=parse_perturbations(config.evaluation.perturbations)
+                             if config.evaluation.perturbations else [],
                              shortcut_fit=(corpus.samples(split="train"), corpus.samples(split="val")),
                              n_boot=config.evaluation.n_boot, seed=config.seed, progress=tick)
     progress.finish()

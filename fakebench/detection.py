@@ -9,7 +9,9 @@ command line makes them from a corpus or from paths) and writes nothing but the 
   ``scores.parquet`` (resumable), then one `evaluation.parquet` row per detector x generator x perturbation with
   bootstrap confidence intervals over identities. The shortcut probe always runs (fitted here on train/val when
   not given): when its AUC's interval excludes 0.5 the evaluation says the corpus has a shortcut, and which
-  metadata feature carries it.
+  metadata feature carries it. When fakes were made with emotions (the manifest's ``emotion`` column), also
+  ``per_emotion.parquet``: one row per detector x perturbation x emotion of the fakes (`fakebench.evaluation.
+  per_emotion`: each emotion's fakes against all real clips, the same bootstrap).
 - `detect_clips`: P(fake) and evidence per detector for single clips, and one decision.
 """
 
@@ -83,6 +85,7 @@ class EvaluationRun:
     evaluation: Path
     failures: list[dict[str, str]] = field(default_factory=list)
     shortcut: dict[str, Any] = field(default_factory=dict)
+    per_emotion: Path | None = None  # per_emotion.parquet, written when fakes were made with emotions
 
 
 def evaluate_detectors(detectors: dict[str, DetectorBase], samples: Sequence[Sample], output: str | os.PathLike, *,
@@ -163,7 +166,40 @@ def evaluate_detectors(detectors: dict[str, DetectorBase], samples: Sequence[Sam
         frame["notes"] = frame["notes"].apply(lambda v: "; ".join(v) if isinstance(v, list | tuple) else (v or ""))
     evaluation_path = write_table(output / "evaluation.parquet", frame.to_dict("records"),
                                   Provenance.make("evaluation", config={**config, "shortcut": shortcut}))
-    return EvaluationRun(scores_path, evaluation_path, failures, shortcut)
+    emotion_path = _per_emotion(scores, samples, thresholds, output, config, n_boot=n_boot, seed=seed)
+    return EvaluationRun(scores_path, evaluation_path, failures, shortcut, emotion_path)
+
+
+def _recorded(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and value != value) and str(value) != ""
+
+
+def _per_emotion(scores: Any, samples: Sequence[Sample], thresholds: dict[str, float], output: Path,
+                 config: dict[str, Any], *, n_boot: int, seed: int) -> Path | None:
+    """OUTPUT/per_emotion.parquet when some fake in ``samples`` has an emotion (the manifest's ``emotion``), else
+    nothing (and a stale file from an earlier evaluation is removed)."""
+    from fakebench.evaluation import per_emotion
+    from fakebench.tables import Provenance, write_table
+
+    target = output / "per_emotion.parquet"
+    asked = {s.clip_id: (s.meta.get("emotion"), s.meta.get("emotion_intensity")) for s in samples}
+    if not any(s.label == "fake" and _recorded(s.meta.get("emotion")) for s in samples):
+        target.unlink(missing_ok=True)
+        return None
+    scores = scores[scores["clip_id"].isin(asked.keys())].copy()
+    scores["emotion"] = [asked[c][0] if _recorded(asked[c][0]) else None for c in scores["clip_id"]]
+    scores["emotion_intensity"] = [asked[c][1] for c in scores["clip_id"]]
+    rows = []
+    for (key, tag), part in scores.groupby(["detector", "perturbation"], sort=True):
+        if part["label"].nunique() < 2:
+            continue
+        table = per_emotion(part, threshold=thresholds.get(key), n_boot=n_boot, seed=seed)
+        table.insert(0, "perturbation", tag)
+        table.insert(0, "detector", key)
+        rows += table.to_dict("records")
+    for r in rows:
+        r["notes"] = "; ".join(r["notes"]) if isinstance(r["notes"], list | tuple) else (r["notes"] or "")
+    return write_table(target, rows, Provenance.make("per_emotion", config=config))
 
 
 def validation_thresholds(detectors: dict[str, DetectorBase], val: Sequence[Sample]) -> dict[str, float]:

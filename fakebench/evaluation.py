@@ -35,7 +35,8 @@ Fewer than ``min_identities`` (5) identities with real clips or with fake clips:
 
 Result rows (`evaluate_scores`) are flat, JSON-serialisable dicts with exactly the keys of `RESULT_KEYS`; a
 metric that cannot be computed is None and ``notes`` says why. `per_generator` evaluates each generator's fakes
-against all real clips of the split; `cross_generator_matrix` pivots train x test AUC. `ScoreWriter` streams
+against all real clips of the split, `per_emotion` each emotion the fakes were made with (the corpus manifest's
+``emotion`` column) against all real clips; `cross_generator_matrix` pivots train x test AUC. `ScoreWriter` streams
 score rows to ``scores.parquet`` in bounded memory and lets an interrupted run resume.
 """
 
@@ -58,7 +59,7 @@ from fakebench.tables import PROVENANCE_KEY, Provenance
 
 __all__ = ["RESULT_KEYS", "SCORE_COLUMNS", "Evaluation", "ScoreWriter", "aggregate_videos", "bootstrap_intervals",
            "choose_threshold", "completed_keys", "cross_generator_matrix", "equal_error_rate",
-           "evaluate_scores", "evaluate_videos", "expected_calibration_error", "per_generator",
+           "evaluate_scores", "evaluate_videos", "expected_calibration_error", "per_emotion", "per_generator",
            "reliability_curve", "tpr_at_fpr"]
 
 RESULT_KEYS = ("auc", "auc_ci_low", "auc_ci_high", "eer", "eer_threshold", "ap", "fake_ratio", "accuracy",
@@ -522,6 +523,44 @@ def per_generator(df: Any, *, threshold: float | None = None, n_boot: int = 1000
             row = evaluate_scores(y[mask], part["score"].to_numpy(), ids, **kwargs)
         rows.append({"generator": name, **row})
     return pd.DataFrame(rows, columns=["generator", *RESULT_KEYS])
+
+
+NO_EMOTION = "not set"  # per_emotion's group of fakes made without an emotion (a generator without that option)
+
+
+def per_emotion(df: Any, *, threshold: float | None = None, n_boot: int = 1000, seed: int = 0,
+                emotion_col: str = "emotion", intensity_col: str = "emotion_intensity") -> Any:
+    """One row per emotion the fakes were made with: that emotion's fakes against ALL real clips of ``df``.
+
+    The question it answers: does a detector still work when the fake smiles? ``df`` (pandas) has label, score,
+    identity and ``emotion_col`` (the manifest's ``emotion``: real clips are all counted as real whatever it says;
+    fakes without one form the group `NO_EMOTION`), and optionally ``intensity_col``. Rows come in the order
+    neutral, happy, sad, ... (`fakebench.metrics.expression.EMOTIONS`), others sorted, `NO_EMOTION` last. Returns a
+    DataFrame: ``emotion``, ``mean_intensity`` (of that emotion's fakes; None where none is recorded), then
+    `RESULT_KEYS`, computed as `per_generator`'s (the same identity bootstrap)."""
+    import pandas as pd
+
+    from fakebench.metrics.expression import EMOTIONS
+
+    y = _labels01(df["label"].to_numpy())
+    emotion = np.array([NO_EMOTION if v is None or (isinstance(v, float) and v != v) or not str(v) else str(v)
+                        for v in df[emotion_col].tolist()], dtype=object)
+    intensity = (pd.to_numeric(df[intensity_col], errors="coerce").to_numpy(dtype=float)
+                 if intensity_col in df.columns else np.full(len(y), np.nan))
+    present = set(emotion[y == 1].tolist())
+    order = [e for e in EMOTIONS if e in present] + sorted(present - {*EMOTIONS, NO_EMOTION})
+    order += [NO_EMOTION] if NO_EMOTION in present else []
+    rows = []
+    for name in order:
+        fakes = (y == 1) & (emotion == name)
+        mask = (y == 0) | fakes
+        part = df[mask]
+        ids = part["identity"].to_numpy() if "identity" in part else None
+        row = evaluate_scores(y[mask], part["score"].to_numpy(), ids, threshold=threshold, n_boot=n_boot, seed=seed)
+        level = intensity[fakes]
+        mean = float(np.nanmean(level)) if np.isfinite(level).any() else None
+        rows.append({"emotion": name, "mean_intensity": mean, **row})
+    return pd.DataFrame(rows, columns=["emotion", "mean_intensity", *RESULT_KEYS])
 
 
 def cross_generator_matrix(df: Any, *, metric: str = "auc", trained_col: str = "trained_on",

@@ -4,6 +4,8 @@
 generator), metrics.parquet, compare.parquet and evaluation/{scores,evaluation,cross_generator,evidence}.parquet
 and evaluation/shortcut.json. The evaluation rows are computed from the scores with `fakebench.evaluation`, as
 bench does, so the report's numbers can be checked against them. ``tables`` picks which optional files to write.
+``emotions=True`` makes the static fakes with emotions (`EMOTIONS_ASKED` in turn, recorded in the manifest), adds the
+expression metric's keys to metrics.parquet (`expression_of`) and writes evaluation/per_emotion.parquet.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ PERTURBATIONS = ("blur:2", "blur:4")
 ALL_TABLES = frozenset({"media", "metrics", "compare", "scores", "evaluation", "shortcut", "cross", "evidence"})
 FPS = 25.0
 N_FRAMES = 8
+EMOTIONS_ASKED = ("happy", "sad", "neutral")  # the static fakes' emotions, in turn
 
 
 def _split(identity: str) -> str:
@@ -28,8 +31,9 @@ def _split(identity: str) -> str:
     return "test" if i >= 4 else "val" if i == 3 else "train"
 
 
-def manifest_rows() -> list[dict]:
+def manifest_rows(emotions: bool = False) -> list[dict]:
     rows = []
+    n_static = 0
     for ident in IDENTITIES:
         for k in range(CLIPS_PER_IDENTITY):
             real_id = f"{ident}-{k}"
@@ -44,7 +48,32 @@ def manifest_rows() -> list[dict]:
                 rows.append({**base, "clip_id": clip_id, "path": f"media/{g}/{clip_id}.mp4", "label": "fake",
                              "generator": g, "source_clip": real_id, "ground_truth": "",
                              "duration_s": (1.8 if g == "desync" else 2.0) + 0.1 * k})
+                if emotions:
+                    asked = EMOTIONS_ASKED[n_static % len(EMOTIONS_ASKED)] if g == "static" else None
+                    n_static += g == "static"
+                    rows[-1] |= {"emotion": asked, "emotion_intensity": 0.7 if asked else None}
+    if emotions:
+        for r in rows:
+            r.setdefault("emotion", None)
+            r.setdefault("emotion_intensity", None)
     return rows
+
+
+def expression_of(row: dict) -> dict:
+    """The expression metric's keys for a manifest row: real clips read neutral but person0's first clip (happy);
+    a fake reads as asked, but sad (which reads neutral); AU12 0.7 where it reads happy (else 0.05), AU4 0.3 and
+    AU15 0.25 where sadness was asked, AU26 0.5 everywhere, the other AUs 0."""
+    asked = row.get("emotion")
+    if row["label"] == "real":
+        measured = "happy" if row["clip_id"] == "person0-0" else "neutral"
+    else:
+        measured = "neutral" if asked in (None, "sad") else asked
+    aus = dict.fromkeys((1, 2, 4, 5, 6, 7, 9, 10, 12, 15, 20, 23, 26), 0.0)
+    aus |= {12: 0.7 if measured == "happy" else 0.05, 26: 0.5}
+    if asked == "sad":
+        aus |= {4: 0.3, 15: 0.25}
+    return {"expression_emotion": measured, "expression_confidence": 0.9,
+            **{f"au{au:02d}": v for au, v in aus.items()}}
 
 
 def _frames(group: str, seed: int) -> np.ndarray:
@@ -57,7 +86,7 @@ def _frames(group: str, seed: int) -> np.ndarray:
     return frames
 
 
-def _metrics(rows: list[dict], rng: np.random.Generator) -> list[dict]:
+def _metrics(rows: list[dict], rng: np.random.Generator, emotions: bool = False) -> list[dict]:
     out = []
     for r in rows:
         g = r["generator"] or "real"
@@ -77,6 +106,7 @@ def _metrics(rows: list[dict], rng: np.random.Generator) -> list[dict]:
             "psnr": float(rng.normal(31.0, 1.5)) if fake else None,
             "ssim": float(rng.normal(0.91, 0.02)) if fake else None,
             "identity_distance": float(rng.normal(0.32, 0.04)) if fake else None,
+            **(expression_of(r) if emotions else {}),
         })
     return out
 
@@ -97,17 +127,17 @@ def _scores(rows: list[dict], rng: np.random.Generator) -> list[dict]:
 
 
 def make_run(folder: Path, *, tables: frozenset[str] | set[str] = ALL_TABLES, synthetic: bool = True,
-             seed: int = 0, name: str | None = None) -> Path:
+             seed: int = 0, name: str | None = None, emotions: bool = False) -> Path:
     import pandas as pd
 
     from fakebench.corpus.manifest import MANIFEST, make_manifest
-    from fakebench.evaluation import ScoreWriter, per_generator
+    from fakebench.evaluation import ScoreWriter, per_emotion, per_generator
     from fakebench.media import Clip, write_clip
     from fakebench.tables import Provenance, read_table, write_table
 
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    rows = manifest_rows()
+    rows = manifest_rows(emotions)
     corpus = folder / "corpus"
     corpus.mkdir(exist_ok=True)
     make_manifest(rows).to_parquet(corpus / MANIFEST, index=False)
@@ -120,7 +150,8 @@ def make_run(folder: Path, *, tables: frozenset[str] | set[str] = ALL_TABLES, sy
     config = {"corpus": "demo", "generators": list(GENERATORS), "detectors": list(DETECTORS),
               "perturbations": list(PERTURBATIONS), "metrics": ["sync", "blink", "quality"], "n_boot": 200}
     if "metrics" in tables:
-        write_table(folder / "metrics.parquet", _metrics(rows, rng), Provenance.make("metrics", config=config))
+        write_table(folder / "metrics.parquet", _metrics(rows, rng, emotions),
+                    Provenance.make("metrics", config=config))
     if "compare" in tables:
         compare = []
         for g in GENERATORS:
@@ -148,6 +179,19 @@ def make_run(folder: Path, *, tables: frozenset[str] | set[str] = ALL_TABLES, sy
                 r["notes"] = "; ".join(r["notes"]) if isinstance(r["notes"], list) else (r["notes"] or "")
             write_table(ev / "evaluation.parquet", out,
                         Provenance.make("evaluation", config={**config, "shortcut": shortcut}))
+            if emotions:  # as fakebench.detection does: the manifest's emotion beside each score
+                asked = {r["clip_id"]: (r["emotion"], r["emotion_intensity"]) for r in rows}
+                scores["emotion"] = [asked[c][0] for c in scores["clip_id"]]
+                scores["emotion_intensity"] = [asked[c][1] for c in scores["clip_id"]]
+                by_emotion = []
+                for (det, pert), part in scores.groupby(["detector", "perturbation"], sort=True):
+                    table = per_emotion(part, n_boot=200, seed=seed)
+                    table.insert(0, "perturbation", pert)
+                    table.insert(0, "detector", det)
+                    by_emotion += table.to_dict("records")
+                for r in by_emotion:
+                    r["notes"] = "; ".join(r["notes"])
+                write_table(ev / "per_emotion.parquet", by_emotion, Provenance.make("per_emotion", config=config))
         if "scores" not in tables:
             scores_path.unlink()
     if "shortcut" in tables:

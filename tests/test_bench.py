@@ -4,6 +4,7 @@ in one line before any work."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -69,7 +70,7 @@ def test_running_a_finished_run_again_does_no_work(tiny_run, capsys):
     before = {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*") if p.is_file() and p.name != "run.json"}
     code, out, err = run(capsys, "bench", tiny_run / "config.yaml", "-o", tiny_run)
     assert code == 0, err
-    assert "nothing to do" in err
+    assert "nothing to do" in " ".join(err.split())  # rich wraps the line at the terminal width
     after = {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*") if p.is_file() and p.name != "run.json"}
     assert after == before
 
@@ -154,3 +155,44 @@ def test_demo_runs_its_config_and_writes_the_report(tiny_run, tmp_path, capsys):
     assert code == 0, err
     index = tmp_path / "demo" / "report" / "index.html"
     assert index.is_file() and str(index) in out
+
+
+def test_fakes_made_with_emotions_are_evaluated_per_emotion(tiny_run, tmp_path):
+    """`corpus.real.emotion: random` reaches the corpus build: the warp fakes get emotions (desync, which has no
+    emotion option, none), the expression metric measures every clip, and the evaluation writes per_emotion.parquet
+    with one row per emotion of the test fakes, n_fake as the manifest counts them, against every real test clip."""
+    import yaml
+
+    from fakebench.report import write_report
+
+    config = {"name": "emotions", "corpus": {"real": {"path": str(tiny_run / "corpus" / "reference"),
+                                                      "emotion": "random"}},
+              "generators": ["warp", "desync"], "metrics": ["expression"], "compare": [], "detectors": ["blink"],
+              "evaluation": {"n_boot": 50}}
+    (tmp_path / "emotions.yaml").write_text(yaml.safe_dump(config))
+    result = run_bench(tmp_path / "emotions.yaml", tmp_path / "run")
+    assert result.failures == 0
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["config"]["corpus"]["emotion"] == "random"
+    manifest = pd.read_parquet(tmp_path / "run" / "corpus" / "manifest.parquet")
+    warp = manifest[manifest["generator"] == "warp"]
+    assert warp["emotion"].notna().all() and manifest[manifest["generator"] != "warp"]["emotion"].isna().all()
+    metrics = pd.DataFrame(read_table(tmp_path / "run" / "metrics.parquet")[0])
+    assert metrics["expression_emotion"].notna().all() and len(metrics) == len(manifest)
+
+    test = manifest[manifest["split"] == "test"]
+    fakes = test[test["label"] == "fake"]
+    want = fakes["emotion"].fillna("not set").value_counts().to_dict()
+    rows, _ = read_table(tmp_path / "run" / "evaluation" / "per_emotion.parquet")
+    blink = [r for r in rows if r["detector"] == "blink" and r["perturbation"] == "none"]
+    assert {r["emotion"]: r["n_fake"] for r in blink} == want
+    assert all(r["n_real"] == int((test["label"] == "real").sum()) for r in blink)
+    for r in blink:  # each emotion's fakes against all real test clips: the mean intensity is theirs
+        asked = fakes[fakes["emotion"] == r["emotion"]]["emotion_intensity"]
+        assert (r["mean_intensity"] is None or r["mean_intensity"] != r["mean_intensity"]) if r["emotion"] == \
+            "not set" else math.isclose(r["mean_intensity"], asked.mean())
+
+    index = write_report([tmp_path / "run"], tmp_path / "report")
+    html = index.read_text()
+    assert "Detectors by the fakes&#39; emotion" in html or "Detectors by the fakes' emotion" in html
+    assert "expression not neutral (share)" in html

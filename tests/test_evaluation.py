@@ -361,3 +361,38 @@ def test_score_writer_refuses_other_configuration_and_restarts(tmp_path):
     assert pq.read_table(path).column("clip_id").to_pylist() == ["c005"]
     with pytest.raises(ValueError, match="finite"):
         ev.ScoreWriter(tmp_path / "x.parquet").write({**_rows(0, 1)[0], "score": float("nan")})
+
+
+def test_per_emotion_is_each_emotions_fakes_against_all_real_clips():
+    """One row per emotion of the fakes (the expression metric's order, "not set" for fakes made without one), each
+    exactly `evaluate_scores` on that emotion's fakes and every real clip, with the same identity bootstrap; a
+    real clip's own emotion (an imported corpus may record one) does not matter."""
+    import pandas as pd
+
+    from fakebench.evaluation import NO_EMOTION, evaluate_scores, per_emotion
+
+    rng = np.random.default_rng(4)
+    rows = []
+    for i in range(8):
+        rows += [{"label": "real", "score": rng.uniform(0, 0.6), "identity": f"p{i}", "emotion": "ANG" if i else None,
+                  "emotion_intensity": None} for _ in range(2)]
+        for emotion, shift in (("sad", 0.5), ("happy", 0.1), (None, 0.3)):
+            rows.append({"label": "fake", "score": rng.uniform(0, 0.6) + shift, "identity": f"p{i}",
+                         "emotion": emotion, "emotion_intensity": 0.5 + i / 20 if emotion else None})
+    df = pd.DataFrame(rows)
+    table = per_emotion(df, threshold=0.5, n_boot=200, seed=3)
+    assert table["emotion"].tolist() == ["happy", "sad", NO_EMOTION]
+    assert table["n_fake"].tolist() == [8, 8, 8] and (table["n_real"] == 16).all()
+    real = df["label"] == "real"
+    for r in table.to_dict("records"):
+        fakes = (df["label"] == "fake") & (df["emotion"].fillna(NO_EMOTION) == r["emotion"])
+        part = df[real | fakes]
+        want = evaluate_scores(part["label"], part["score"], part["identity"], threshold=0.5, n_boot=200, seed=3)
+        assert {k: r[k] for k in ("auc", "auc_ci_low", "auc_ci_high", "eer", "n_identities")} == {
+            k: want[k] for k in ("auc", "auc_ci_low", "auc_ci_high", "eer", "n_identities")}
+        if r["emotion"] == NO_EMOTION:
+            assert math.isnan(r["mean_intensity"])  # none recorded
+        else:
+            assert r["mean_intensity"] == pytest.approx(0.5 + 3.5 / 20)
+    by = table.set_index("emotion")
+    assert by.loc["sad", "auc"] > by.loc["happy", "auc"]  # the sad fakes scored higher: easier to tell

@@ -46,6 +46,11 @@ def test_the_demo_config_regenerates_the_committed_numbers(tmp_path, capsys):
             assert got["evaluation"][key][name] == row[name], (key, name)
         for name in ("auc", "eer", "ap"):
             assert _close(got["evaluation"][key][name], row[name], abs_tol=0.05), (key, name)
+    assert got.get("per_emotion", {}).keys() == want.get("per_emotion", {}).keys()
+    for key, row in want.get("per_emotion", {}).items():
+        for name in ("n_real", "n_fake"):
+            assert got["per_emotion"][key][name] == row[name], (key, name)
+        assert _close(got["per_emotion"][key]["auc"], row["auc"], abs_tol=0.05), key
     for key, value in want.get("cross_generator", {}).items():
         assert _close(got["cross_generator"][key], value, abs_tol=0.05), key
     for key, value in want["metrics_mean"].items():

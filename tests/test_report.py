@@ -311,3 +311,57 @@ def test_numbers_are_rounded_sensibly_and_intervals_need_five_identities():
     assert mean_ci(values, ["a", "a", "b", "c", "d", "e", "f"]) == (mean, low, high, n)  # seeded
     assert mean_ci([1.0, 2.0, 3.0], ["a", "b", "c"])[1:3] == (None, None)
     assert mean_ci([None, float("nan")]) == (None, None, None, 0)
+
+
+def test_expression_rows_and_the_per_emotion_table_are_the_runs_numbers(full, tmp_path):
+    """A run whose fakes were made with emotions and that measured expression: the generators table summarises
+    the measured emotions and a few AUs per group, and section 4 has one row per detector and emotion of the fakes,
+    evaluation/per_emotion.parquet's numbers with n_fake matching the manifest. Without either, neither shows."""
+    import pandas as pd
+
+    folder = make_run(tmp_path / "run-e", emotions=True)
+    assert _main("report", folder, "-o", tmp_path / "out") == 0
+    html = _parse((tmp_path / "out" / "index.html").read_text())
+    table = html.tables[("run-e", "generators")]
+    assert table["columns"] == ["measure", "real", "desync", "static"]
+    by_measure = {r[0]: r[1:] for r in table["rows"]}
+    metrics, _ = read_table(folder / "metrics.parquet")
+    manifest = pd.read_parquet(folder / "corpus" / "manifest.parquet").set_index("clip_id")
+    for column, group in enumerate(["real", "desync", "static"]):
+        part = [m for m in metrics if (m["generator"] or "real") == group]
+        ids = [m["identity"] for m in part]
+        mean, low, high, _ = mean_ci([float(m["expression_emotion"] != "neutral") for m in part], ids)
+        assert by_measure["expression not neutral (share)"][column] == fmt_ci(mean, low, high, 2)
+        mean, low, high, _ = mean_ci([m["au12"] for m in part], ids)
+        assert by_measure["AU12 lip corner puller (mean)"][column] == fmt_ci(mean, low, high, 2)
+    # known per-clip values (report_fixture.expression_of): one real clip of 12 reads happy; the static fakes
+    # were asked happy, sad and neutral in turn and read happy, neutral, neutral; desync's all neutral
+    assert by_measure["expression not neutral (share)"][:2] == ["0.08 [0.00, 0.25]", "0.00 [0.00, 0.00]"]
+    assert by_measure["most frequent expressions"] == ["neutral 92 %, happy 8 %", "neutral 100 %",
+                                                       "neutral 67 %, happy 33 %"]
+    assert by_measure["expression measured as asked (share)"][:2] == ["–", "–"]  # nothing was asked of them
+    assert by_measure["expression measured as asked (share)"][2].startswith("0.67 [")
+    shown_aus = [m for m in by_measure if m.startswith("AU")]
+    assert shown_aus == ["AU12 lip corner puller (mean)", "AU04 brow lowerer (mean)",
+                         "AU15 lip corner depressor (mean)", "AU26 jaw drop (mean)"]  # the rest are all 0
+
+    rows, _ = read_table(folder / "evaluation" / "per_emotion.parquet")
+    clean = [r for r in rows if r["perturbation"] == "none" and r["detector"] != "shortcut"]
+    emotion_table = html.tables[("run-e", "per_emotion")]
+    assert emotion_table["columns"][:3] == ["detector", "emotion of the fakes", "AUC"]
+    shown = {(r[0], r[1]): r for r in emotion_table["rows"]}
+    assert set(shown) == {(r["detector"], r["emotion"]) for r in clean}
+    assert [k[1] for k in shown if k[0] == "blink"] == ["neutral", "happy", "sad", "not set"]  # EMOTIONS order
+    fakes = manifest[manifest["label"] == "fake"]
+    for r in clean:
+        cells = shown[(r["detector"], r["emotion"])]
+        assert cells[2] == fmt_ci(r["auc"], r["auc_ci_low"], r["auc_ci_high"], 2)
+        n_fake = int((fakes["emotion"].fillna("not set") == r["emotion"]).sum())
+        assert cells[5] == f"{int((manifest['label'] == 'real').sum())} / {n_fake}" == f"{r['n_real']} / {r['n_fake']}"
+    assert {r["emotion"]: r["n_fake"] for r in clean if r["detector"] == "sync"} == {
+        "neutral": 4, "happy": 4, "sad": 4, "not set": 12}
+
+    _, out = full  # the run without emotions or expression: nothing of either
+    plain = _parse((out / "index.html").read_text())
+    assert ("run-a", "per_emotion") not in plain.tables
+    assert not any(r[0].startswith(("expression", "AU")) for r in plain.tables[("run-a", "generators")]["rows"])

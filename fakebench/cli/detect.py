@@ -67,8 +67,9 @@ def evaluate(
     """Score a split with trained detectors and write one evaluation row per detector x generator x perturbation.
 
     Rows carry auc, auc_ci_low, auc_ci_high (95 %, bootstrap over identities), eer, ap, tpr_at_1fpr, tpr_at_5fpr,
-    ece, n_real, n_fake, n_identities. The shortcut probe always runs; the verdict (and the metadata feature
-    carrying a shortcut) is printed and kept in run.json. Re-running the same command resumes from
+    ece, n_real, n_fake, n_identities. When the corpus's fakes were made with emotions (corpus build --emotion),
+    per_emotion.parquet has the same per emotion of the fakes. The shortcut probe always runs; the verdict (and the
+    metadata feature carrying a shortcut) is printed and kept in run.json. Re-running the same command resumes from
     scores.parquet. Exit code 1 when some clips could not be scored (listed in run.json).
     """
     from fakebench.corpus.manifest import load_corpus
@@ -105,6 +106,8 @@ def evaluate(
     out.print(table)
     for note in notes:
         out.print(f"note: {note}")
+    if run.per_emotion is not None:
+        out.print(f"AUC per emotion of the fakes: {run.per_emotion}")
     verdict = run.shortcut
     if verdict.get("found"):
         out.print(f"[bold red]shortcut:[/] metadata alone separates real from fake (AUC {verdict['auc']:.2f}); "

@@ -99,13 +99,13 @@ def generator_mask(frame: pd.DataFrame, generator: str) -> pd.Series:
 
 
 def metric_frame(run: Run) -> pd.DataFrame | None:
-    """metrics.parquet with identity, generator and duration_s filled in from the manifest where it lacks them,
-    and blink_duration_ms (the mean of a clip's blink durations)."""
+    """metrics.parquet with identity, generator, duration_s and emotion (the one a fake was made with) filled in from
+    the manifest where it lacks them, and blink_duration_ms (the mean of a clip's blink durations)."""
     if run.metrics is None:
         return None
     frame = run.metrics.copy()
     if run.manifest is not None and "clip_id" in run.manifest.columns:
-        extra = [c for c in ("identity", "generator", "duration_s", "split") if c in run.manifest.columns
+        extra = [c for c in ("identity", "generator", "duration_s", "split", "emotion") if c in run.manifest.columns
                  and (c not in frame.columns or frame[c].isna().all())]
         if extra:
             frame = frame.drop(columns=[c for c in extra if c in frame.columns])

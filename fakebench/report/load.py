@@ -27,6 +27,7 @@ EVALUATION = "evaluation/evaluation.parquet"
 SHORTCUT = "evaluation/shortcut.json"
 CROSS = "evaluation/cross_generator.parquet"
 EVIDENCE = "evaluation/evidence.parquet"
+PER_EMOTION = "evaluation/per_emotion.parquet"  # only when the fakes were made with emotions
 
 # The columns each table must have for the report to use it (others are optional).
 NEEDED = {
@@ -37,6 +38,7 @@ NEEDED = {
     EVALUATION: ("detector", "perturbation", "generator", "auc"),
     CROSS: ("detector", "trained_on", "tested_on", "auc"),
     EVIDENCE: ("clip_id", "label", "detector", "p_fake"),
+    PER_EMOTION: ("detector", "perturbation", "emotion", "auc"),
 }
 
 
@@ -57,6 +59,7 @@ class Run:
     shortcut: dict[str, Any] | None = None
     cross: pd.DataFrame | None = None
     evidence: pd.DataFrame | None = None
+    per_emotion: pd.DataFrame | None = None
     empty: set[str] = field(default_factory=set)  # tables that are there but hold no rows (loaded as None)
 
     @property
@@ -119,6 +122,7 @@ def load_run(folder: str | os.PathLike, name: str | None = None) -> Run:
     run.evaluation, run.evaluation_config = _frame(folder, EVALUATION, run.empty)
     run.cross, _ = _frame(folder, CROSS, run.empty)
     run.evidence, _ = _frame(folder, EVIDENCE, run.empty)
+    run.per_emotion, _ = _frame(folder, PER_EMOTION, run.empty)
     if (folder / SHORTCUT).is_file():
         run.shortcut = _json(folder / SHORTCUT)
     elif isinstance(run.evaluation_config.get("shortcut"), dict):

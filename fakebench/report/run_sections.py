@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -211,6 +212,8 @@ def generators_section(run: Run, palette: dict[str, str]) -> list[Item]:
             few |= n > 1 and low is None
             cells.append(fmt_ci(mean, low, high))
         rows.append(cells)
+    expression_rows, expression_notes = _expression_rows(frame, order, identities, seed)
+    rows += expression_rows
     notes = []
     if frame is not None:
         notes.append(f"Mean [95 % CI] over clips; intervals: percentile bootstrap over identities ({N_BOOT} "
@@ -221,6 +224,7 @@ def generators_section(run: Run, palette: dict[str, str]) -> list[Item]:
                          "next row.")
     else:
         notes.append(f"{NOT_RUN}: per-clip metrics ({METRICS} is not in this run folder).")
+    notes += expression_notes
     if compare is None:
         notes.append(f"{NOT_RUN}: FID or its substitute ({COMPARE} is not in this run folder).")
     items: list[Item] = [Table("generators", ["measure", *order], rows,
@@ -228,6 +232,87 @@ def generators_section(run: Run, palette: dict[str, str]) -> list[Item]:
     if compare is not None and len(compare):
         items.append(_compare_table(compare, order))
     return items
+
+
+# The expression metric's rows: the AUs always shown (the smile and the frown), how many others (the most active in
+# any group) join them, and how active an AU must be on average to be shown (FACS trace A is 0.2).
+EXPRESSION_AUS = ("au12", "au04")
+EXPRESSION_EXTRA_AUS = 2
+EXPRESSION_SHOWN_AT = 0.05
+TOP_EMOTIONS = 2  # "most frequent": this many emotions per group, with their shares
+
+
+def _emotion_of(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def expression_summary(frame: pd.DataFrame, order: list[str]) -> dict[str, Any]:
+    """What the generators table shows of the expression metric, per group: the share of clips whose measured
+    emotion is not neutral, the most frequent measured emotions, the share measured as asked (where the manifest
+    records the emotion a fake was made with), and which AUs to show (`EXPRESSION_AUS`, then the
+    `EXPRESSION_EXTRA_AUS` others whose mean is highest in some group, if at least `EXPRESSION_SHOWN_AT`; AU7 is
+    AU6 again and AU26 follows speech, so neither is a candidate)."""
+    measured = frame["expression_emotion"].map(_emotion_of)
+    groups: dict[str, dict[str, Any]] = {}
+    for g in order:
+        got = measured[frame["group"] == g].dropna()
+        counts = got.value_counts()
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        asked = (frame.loc[got.index, "emotion"].map(_emotion_of) if "emotion" in frame.columns
+                 else pd.Series(None, index=got.index, dtype=object))
+        with_ask = asked.dropna().index
+        groups[g] = {"n": len(got), "not_neutral": (got != "neutral").astype(float),
+                     "top": [(e, n / len(got)) for e, n in ranked[:TOP_EMOTIONS]],
+                     "as_asked": (got[with_ask] == asked[with_ask]).astype(float) if len(with_ask) else None}
+    candidates = [c for c in frame.columns if re.fullmatch(r"au\d\d", str(c)) and c not in
+                  (*EXPRESSION_AUS, "au07", "au26")]
+    activity = {c: max((number(pd.to_numeric(frame.loc[frame["group"] == g, c], errors="coerce").mean()) or 0.0)
+                       for g in order) for c in candidates}
+    extra = [c for c, a in sorted(activity.items(), key=lambda kv: (-kv[1], kv[0])) if a >= EXPRESSION_SHOWN_AT]
+    aus = [c for c in EXPRESSION_AUS if c in frame.columns] + sorted(extra[:EXPRESSION_EXTRA_AUS])
+    aus += ["au26"] if "au26" in frame.columns else []
+    return {"groups": groups, "aus": aus}
+
+
+def _expression_rows(frame: pd.DataFrame | None, order: list[str], identities: pd.Series | None,
+                     seed: int) -> tuple[list[list[str]], list[str]]:
+    """The generators table's expression rows and their note (none when the run did not measure expression)."""
+    if frame is None or "expression_emotion" not in frame.columns or not frame["expression_emotion"].map(
+            _emotion_of).notna().any():
+        return [], []
+    from fakebench.metrics.expression import AU_NAMES
+
+    summary = expression_summary(frame, order)
+    groups = summary["groups"]
+
+    def share(values: pd.Series | None) -> str:
+        if values is None or not len(values):
+            return "–"
+        mean, low, high, _ = mean_ci(values.tolist(), identities[values.index].tolist(), seed=seed)
+        return fmt_ci(mean, low, high, 2)
+
+    rows = [["expression not neutral (share)", *[share(groups[g]["not_neutral"]) for g in order]],
+            ["most frequent expressions", *[", ".join(f"{e} {100 * p:.0f} %" for e, p in groups[g]["top"]) or "–"
+                                            for g in order]]]
+    if any(groups[g]["as_asked"] is not None for g in order):
+        rows.append(["expression measured as asked (share)", *[share(groups[g]["as_asked"]) for g in order]])
+    for au in summary["aus"]:
+        series = pd.to_numeric(frame[au], errors="coerce")
+        cells = []
+        for g in order:
+            part = series[frame["group"] == g]
+            mean, low, high, _ = mean_ci(part.tolist(), identities[part.index].tolist(), seed=seed)
+            cells.append(fmt_ci(mean, low, high, 2))
+        rows.append([f"{au.upper()} {AU_NAMES[int(au[2:])]} (mean)", *cells])
+    note = ("Expression (the expression metric, on each clip's face against its real source clip, or population "
+            "norms for real clips): the measured emotion's shares per group, and action-unit intensities on FACS's "
+            "0-1 scale (0.2 a trace, 0.6 marked, 1 maximal). AU12 (smile) and AU04 (frown) are always shown, with "
+            f"the {EXPRESSION_EXTRA_AUS} other AUs most active in some group and AU26 (jaw drop, which speech moves "
+            "too); metrics.parquet holds all 13.")
+    if any(groups[g]["as_asked"] is not None for g in order):
+        note += (" \"As asked\": the share of fakes whose measured emotion is the one the manifest says they were "
+                 "made with.")
+    return rows, [note]
 
 
 def _fid_cells(compare: pd.DataFrame | None, order: list[str]) -> tuple[str, dict[str, str]]:
