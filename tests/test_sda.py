@@ -517,10 +517,10 @@ def test_output_equals_reference_through_the_whole_pipeline(small, small_generat
 def test_stream_yields_the_frames_of_generate_in_chunks(small, astronaut, speech):
     audio, sr = speech
     gen = SDAGenerator(small, device="cpu", chunk_frames=6)
-    stream = gen.stream(astronaut, audio, sr, seed=3)
-    chunks = list(stream.chunks)
+    stream = gen.generate_stream(astronaut, audio, sr, seed=3)
+    chunks = list(stream.chunks())
     assert [len(c) for c in chunks] == [6, 6, 6, 2] and stream.n_frames == 20 == stream.ground_truth["n_frames"]
-    assert stream.frame_size == astronaut.shape[:2] and stream.fps == 25.0
+    assert (stream.height, stream.width) == astronaut.shape[:2] and stream.fps == 25.0
     np.testing.assert_array_equal(np.concatenate(chunks), gen.generate(astronaut, audio, sr, seed=3).clip.frames)
 
 

@@ -82,7 +82,7 @@ def _one_thread():
 def clips_dir(tmp_path_factory) -> Path:
     """Two warp-made talking clips: one for training, one held out."""
     out = tmp_path_factory.mktemp("warp-clips")
-    make_warp_clips(out, clips=2, val_clips=1, seed=3, max_side=256)
+    make_warp_clips(out, clips=2, val_clips=1, seed=3, max_side=256, looks=2)
     return out
 
 

@@ -17,7 +17,9 @@ def train_generator(
                                               "recursively).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Run folder: checkpoints, train_log.parquet, "
                                                                 "sample grids, resumable state.")],
-    config: Annotated[str | None, typer.Option(help="sda-small (CPU, default), sda-paper (published sizes, GPU) "
+    config: Annotated[str | None, typer.Option(help="sda-small (CPU, default), sda-expressive (sda-small "
+                                                    "with emotion codes and a masked output: the default "
+                                                    "checkpoint's), sda-paper (published sizes, GPU) "
                                                     "or a YAML file.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in the output folder exactly where "
                                          "its last checkpoint left it.")] = False,

@@ -16,22 +16,24 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fakebench.devices import resolve_device
-from fakebench.errors import WeightsError
+from fakebench.errors import ConfigError, WeightsError
 from fakebench.generators.base import (
     MAX_SIDE_OPTION,
     GeneratedClip,
+    GeneratedStream,
     GeneratorBase,
     n_output_frames,
     register,
     size_photo,
 )
+from fakebench.metrics.expression import EMOTIONS
 from fakebench.registry import Option, check_seed
 
 if TYPE_CHECKING:
@@ -86,6 +88,10 @@ class SDAGenerator(GeneratorBase):
         Option("aligned", bool, False, help="the photo already is a face crop aligned like the training data"),
         Option("chunk_frames", int, 256, min=1, max=100_000, help="frames generated at a time (bounds memory)"),
         MAX_SIDE_OPTION,
+        Option("emotion", str, "neutral", choices=EMOTIONS,
+               help="the emotion the face shows (a checkpoint trained with emotion codes, such as the default, "
+                    "is needed for any but neutral)"),
+        Option("intensity", float, 0.6, min=0.0, max=1.0, help="how strongly the emotion shows (0 none, 1 most)"),
     )
     min_audio_s = 0.1
     weights = ("sda_default", "sda_grid", "sda_crema", "sda_timit")
@@ -127,23 +133,21 @@ class SDAGenerator(GeneratorBase):
         self.aligned = bool(aligned)
         self.chunk_frames = int(chunk_frames)
         self.max_side = o["max_side"]
+        self.emotion, self.intensity = str(o["emotion"]), float(o["intensity"])
+        if self.emotion != "neutral" and self.emotion not in self.config.emotions:
+            trained = ", ".join(self.config.emotions) or "none"
+            raise ConfigError(f"the SDA checkpoint {self.checkpoint_path or ckpt.source} was not trained with "
+                              f"emotion {self.emotion} (its emotions: {trained}); use --emotion neutral, the "
+                              "default checkpoint, or --generator warp")
         self.engine = SDAEngine(ckpt, self.device)
 
     def generate(self, image: np.ndarray, audio: np.ndarray, sample_rate: int, *, seed: int = 0) -> GeneratedClip:
         """Photo (H, W, 3) uint8 RGB (grey and RGBA accepted) and speech -> the talking clip, the driving
         audio attached unmodified. NoFaceError without a face, AudioError for silent or too short audio."""
-        from fakebench.media import Clip
+        return self.generate_stream(image, audio, sample_rate, seed=seed).collect()
 
-        stream = self.stream(image, audio, sample_rate, seed=seed)
-        frames = np.empty((stream.n_frames, *stream.frame_size, 3), np.uint8)
-        done = 0
-        for chunk in stream.chunks:
-            frames[done:done + len(chunk)] = chunk
-            done += len(chunk)
-        clip = Clip(frames=frames, fps=stream.fps, audio=stream.audio, sample_rate=stream.sample_rate)
-        return GeneratedClip(clip=clip, ground_truth=stream.ground_truth)
-
-    def stream(self, image: np.ndarray, audio: np.ndarray, sample_rate: int, *, seed: int = 0) -> FrameStream:
+    def generate_stream(self, image: np.ndarray, audio: np.ndarray, sample_rate: int, *,
+                        seed: int = 0) -> GeneratedStream:
         """Like `generate`, but the frames come chunk by chunk (``chunk_frames`` each), so that a long clip
         can be written out with bounded memory. Inputs are checked before this returns."""
         import torch
@@ -196,12 +200,15 @@ class SDAGenerator(GeneratorBase):
             "windows": plan.to_json(),
             "device": self.device,
             "engine": self.engine.algorithm,
+            "output": cfg.output,
+            "emotion": self.emotion,
+            "intensity": self.intensity if self.emotion != "neutral" else 0.0,
         }
 
         def chunks() -> Iterator[np.ndarray]:
             raw = self.engine.run(crop_to_tensor(face.crop), torch.from_numpy(plan.pad(sound.resampled)),
                                   torch.from_numpy(plan.starts), draw_noise(plan.n_frames, cfg.aux_latent, seed),
-                                  chunk_frames=self.chunk_frames)
+                                  chunk_frames=self.chunk_frames, emotion=self.emotion, intensity=self.intensity)
             for chunk in raw:
                 # The original's frames: 125 y + 125 (not 127.5), clipped and truncated to uint8.
                 pixels = chunk.mul(125.0).add_(125.0).clamp_(0, 255).trunc_()
@@ -213,19 +220,6 @@ class SDAGenerator(GeneratorBase):
                     composer.apply(pixels, out)
                     yield out
 
-        return FrameStream(fps=float(cfg.video_rate), n_frames=plan.n_frames,
-                           frame_size=photo.shape[:2] if paste else cfg.img_size, audio=sound.driving,
-                           sample_rate=sound.sample_rate, ground_truth=truth, chunks=chunks())
-
-
-@dataclass(eq=False)
-class FrameStream:
-    """A clip being generated: everything but the frames, which ``chunks`` yields as (n, H, W, 3) uint8."""
-
-    fps: float
-    n_frames: int
-    frame_size: tuple[int, int]
-    audio: np.ndarray  # the driving audio, float32 mono at ``sample_rate``
-    sample_rate: int
-    ground_truth: dict[str, Any]
-    chunks: Iterator[np.ndarray]
+        height, width = photo.shape[:2] if paste else cfg.img_size
+        return GeneratedStream(n_frames=plan.n_frames, fps=float(cfg.video_rate), width=width, height=height,
+                               audio=sound.driving, sample_rate=sound.sample_rate, chunks=chunks(), ground_truth=truth)

@@ -28,6 +28,11 @@ class SDAConfig:
     aux_latent: int = 10
     sequential_noise: bool = True
     base_channels: int = 64  # widest-map width of the image networks: identity-encoder convs have 64, 128, ...
+    # fakebench's additions (absent from the published checkpoints, whose defaults these are):
+    output: str = "rgb"  # "rgb": the decoder draws the frame; "masked": it draws a colour and a mask that
+    # blends the colour with the still identity frame, frame = m * still + (1 - m) * colour (GANimation-style)
+    emotions: tuple[str, ...] = ()  # emotions the generator is conditioned on, besides neutral (code zero)
+    emotion_dim: int = 0  # width of the emotion code; 0 when ``emotions`` is empty
 
     def __post_init__(self) -> None:
         mf = np.asarray(self.mean_face, np.float64)
@@ -46,6 +51,15 @@ class SDAConfig:
                 raise WeightsError(f"checkpoint {name} must be positive, found {getattr(self, name)!r}")
             object.__setattr__(self, name, int(getattr(self, name)))
         object.__setattr__(self, "audio_feat_len", float(self.audio_feat_len))
+        if self.output not in OUTPUTS:
+            raise WeightsError(f"checkpoint output must be one of {', '.join(OUTPUTS)}, found {self.output!r}")
+        emotions = tuple(str(e) for e in self.emotions)
+        object.__setattr__(self, "emotions", emotions)
+        object.__setattr__(self, "emotion_dim", int(self.emotion_dim))
+        if "neutral" in emotions or len(set(emotions)) != len(emotions) or \
+                (self.emotion_dim > 0) != bool(emotions) or self.emotion_dim < 0:
+            raise WeightsError(f"checkpoint emotions {list(emotions)} with emotion_dim {self.emotion_dim}: give "
+                               "distinct non-neutral emotions and a positive emotion_dim, or neither")
         if not self.sequential_noise:
             raise WeightsError("checkpoint has sequential_noise=False; only the released configuration "
                                "(noise through a GRU) is supported")
@@ -61,7 +75,11 @@ class SDAConfig:
 
     @property
     def latent_dim(self) -> int:
-        return self.rnn_gen_dim + self.aux_latent + self.id_enc_dim
+        return self.rnn_gen_dim + self.aux_latent + self.id_enc_dim + self.emotion_dim
+
+    @property
+    def out_channels(self) -> int:
+        return 4 if self.output == "masked" else 3
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,13 +89,19 @@ class SDAConfig:
             "id_enc_dim": self.id_enc_dim, "rnn_gen_dim": self.rnn_gen_dim, "aud_enc_dim": self.aud_enc_dim,
             "aux_latent": self.aux_latent, "sequential_noise": self.sequential_noise,
             "base_channels": self.base_channels,
+            # written only when used, so a converted original's config.json is as it always was
+            **({"output": self.output} if self.output != "rgb" else {}),
+            **({"emotions": list(self.emotions), "emotion_dim": self.emotion_dim} if self.emotions else {}),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SDAConfig:
         try:
+            optional = {k: data[k] for k in _OPTIONAL if k in data}
+            if "emotions" in optional:
+                optional["emotions"] = tuple(optional["emotions"])
             return cls(mean_face=np.asarray(data["mean_face"], np.float64), img_size=tuple(data["img_size"]),
-                       **{k: data[k] for k in _SCALARS}, **{k: data[k] for k in _OPTIONAL if k in data})
+                       **{k: data[k] for k in _SCALARS}, **optional)
         except (KeyError, TypeError, ValueError) as e:
             raise WeightsError(f"config.json is incomplete or malformed ({type(e).__name__}: {e}); "
                                "convert the original checkpoint again") from None
@@ -88,7 +112,9 @@ class SDAConfig:
 
 _SCALARS = ("audio_rate", "video_rate", "audio_feat_len", "audio_feat_samples", "id_enc_dim", "rnn_gen_dim",
             "aud_enc_dim", "aux_latent", "sequential_noise")
-_OPTIONAL = ("base_channels",)  # added after format version 1 was written: absent means the published value
+_OPTIONAL = ("base_channels", "output", "emotions", "emotion_dim")  # added after format version 1 was written:
+# absent means the published value
+OUTPUTS = ("rgb", "masked")
 
 
 def rate_from_first_kernel(kernel: int) -> float:

@@ -3,6 +3,9 @@
 State-dict keys (within the generator): ``dcl.0.0`` (ConvTranspose2d from the 1x1 latent to the
 smallest feature map) + ``dcl.0.1`` (BN); ``dcl.<i>`` for i = 1..n-1, U-Net blocks that each take one
 identity-encoder skip; ``dcl.<n>`` the last ConvTranspose2d to RGB. No layer has a bias.
+
+fakebench's "masked" output (not in the paper) gives the last layer a fourth channel: a mask that blends the
+drawn colour with the still identity frame, so that what the network does not change is the photo itself.
 """
 
 from __future__ import annotations
@@ -50,12 +53,25 @@ class FrameDecoder(nn.ModuleList):
     def blocks(self) -> list[UnetBlock]:
         return [self[i] for i in range(1, len(self) - 1)]
 
-    def forward(self, latent: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, latent: torch.Tensor, skips: list[torch.Tensor],
+                still: torch.Tensor | None = None) -> torch.Tensor:
         """Latent (N, latent_dim) and per-frame skips [e0, ..., e_{n-1}] (each (N, C, H, W)) -> (N, 3, h, w).
 
-        Block i takes skip e_{n-i}: the deepest skip meets the first block; e0 is not used.
+        Block i takes skip e_{n-i}: the deepest skip meets the first block; e0 is not used. A masked decoder
+        (4 output channels) also needs the still identity frame, (N, 3, h, w) or (1, 3, h, w), in [-1, 1].
         """
         x = self[0](latent[:, :, None, None])
         for i, block in enumerate(self.blocks, start=1):
             x = block(x, skips[len(skips) - i])
-        return torch.tanh(self[-1](x))
+        return finish(self[-1](x), still)
+
+
+def finish(raw: torch.Tensor, still: torch.Tensor | None, channel_dim: int = 1) -> torch.Tensor:
+    """The last layer's output -> frames in [-1, 1]: tanh of 3 channels, or with a fourth (the mask's logit),
+    ``m * still + (1 - m) * tanh(colour)`` with ``m = sigmoid(logit)``."""
+    if raw.shape[channel_dim] == 3:
+        return torch.tanh(raw)
+    if still is None:
+        raise ValueError("a masked decoder needs the still identity frame")
+    colour, logit = raw.split([3, 1], dim=channel_dim)
+    return torch.lerp(torch.tanh(colour), still, torch.sigmoid(logit))

@@ -16,7 +16,7 @@ from torch import nn
 from . import winograd
 from .audio_encoder import AudioEncoder
 from .config import SDAConfig
-from .frame_decoder import FrameDecoder
+from .frame_decoder import FrameDecoder, finish
 from .identity_encoder import IdentityEncoder
 from .noise_generator import NoiseGenerator
 
@@ -32,14 +32,38 @@ class GeneratorNetwork(nn.Module):
     def __init__(self, config: SDAConfig) -> None:
         super().__init__()
         self.rnn_noise = NoiseGenerator(config.aux_latent)
-        self.dcl = FrameDecoder(config.img_size, config.latent_dim, base_channels=config.base_channels)
+        self.dcl = FrameDecoder(config.img_size, config.latent_dim, channels=config.out_channels,
+                                base_channels=config.base_channels)
+        self.emotions = config.emotions
+        if config.emotions:  # fakebench's addition: one learned code per emotion, scaled by the intensity
+            self.emotion = nn.Embedding(len(config.emotions), config.emotion_dim)
+            nn.init.normal_(self.emotion.weight, std=0.5)
+
+    def emotion_codes(self, index: torch.Tensor, intensity: torch.Tensor) -> torch.Tensor:
+        """Emotion indices (B,) into ``emotions`` (-1: neutral) and intensities (B,) -> codes (B, emotion_dim);
+        neutral and intensity 0 give the zero code."""
+        codes = self.emotion(index.clamp(min=0))
+        return codes * (intensity * (index >= 0)).to(codes.dtype)[:, None]
+
+    def emotion_code(self, emotion: str, intensity: float) -> torch.Tensor:
+        """One clip's code, (1, emotion_dim); an empty (1, 0) tensor for a generator without emotions."""
+        if not self.emotions:
+            return torch.zeros(1, 0)
+        index = -1 if emotion == "neutral" else self.emotions.index(emotion)
+        device = self.emotion.weight.device
+        return self.emotion_codes(torch.tensor([index], device=device), torch.tensor([float(intensity)], device=device))
 
     def forward(self, z_c: torch.Tensor, noise: torch.Tensor, z_id: torch.Tensor,
-                skips: list[torch.Tensor]) -> torch.Tensor:
-        """z_c (1, T, ·), noise (1, T, aux), z_id (1, T, ·), per-frame skips (T, C, H, W) -> (T, 3, h, w)."""
+                skips: list[torch.Tensor], still: torch.Tensor | None = None,
+                emotion: torch.Tensor | None = None) -> torch.Tensor:
+        """z_c (1, T, ·), noise (1, T, aux), z_id (1, T, ·), per-frame skips (T, C, H, W) -> (T, 3, h, w).
+        ``still`` (1, 3, h, w): the identity frame, needed by a masked decoder; ``emotion`` (1, emotion_dim)."""
         noise, _ = self.rnn_noise(noise)
-        latent = torch.cat([z_c, noise, z_id], dim=2)[0]  # the original's order: [z_c, noise, z_id]
-        return self.dcl(latent, skips)
+        parts = [z_c, noise, z_id]  # the original's order: [z_c, noise, z_id], then fakebench's emotion code
+        if self.emotions:
+            code = emotion if emotion is not None else torch.zeros(1, self.emotion.embedding_dim)
+            parts.append(code[:, None].expand(1, z_c.shape[1], -1))
+        return self.dcl(torch.cat(parts, dim=2)[0], skips, still)
 
 
 @dataclass(eq=False)
@@ -100,7 +124,7 @@ def with_batch_counts(module: nn.Module, state: dict[str, torch.Tensor]) -> dict
 
 @dataclass(frozen=True, eq=False)
 class _Layer:
-    """One decoder convolution on NHWC activations, BatchNorm folded in, then ReLU (or tanh for the last).
+    """One decoder convolution on NHWC activations, BatchNorm folded in, then ReLU (the last: raw, for `finish`).
 
     ``kind``: "winograd3x3" (Winograd filters (36, C, O)), "winograd_deconv" (filters (36, C, O)),
     "conv3x3" (Conv2d weight), "deconv" (ConvTranspose2d weight), "rgb" (phase kernels, the last layer).
@@ -126,7 +150,7 @@ class _Layer:
         if self.kind == "deconv":
             y = F.conv_transpose2d(x.permute(0, 3, 1, 2), self.weight, self.bias, stride=2, padding=1)
             return y.relu_().permute(0, 2, 3, 1)
-        return torch.tanh_(winograd.deconv4x4s2_direct(x, self.weight))
+        return winograd.deconv4x4s2_direct(x, self.weight)  # `finish` makes the frames of it
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,8 +158,9 @@ class IdentityCode:
     """What the decoder needs from the photo, computed once per clip."""
 
     z_id: torch.Tensor  # (1, id_enc_dim)
-    first_layer: torch.Tensor  # (h0 * w0 * C0,): z_id's share of dcl.0 plus its folded BN bias
+    first_layer: torch.Tensor  # (h0 * w0 * C0,): z_id's (and the emotion code's) share of dcl.0 plus folded BN bias
     block_terms: list[torch.Tensor]  # per U-Net block (1, H, W, C): dcl1 of the skip plus folded bias
+    still: torch.Tensor  # (1, h, w, 3): the identity frame, which a masked decoder blends with its colour
 
 
 def fold_batchnorm(weight: torch.Tensor, bn: nn.BatchNorm1d | nn.BatchNorm2d, out_dim: int,
@@ -177,6 +202,7 @@ class SDAEngine:
             self.audio_last = (last.weight.clone(), last.bias.clone())
             self.audio_rnn = nets.encoder.rnn
             self.noise_rnn = nets.generator.rnn_noise
+            self.emotion_code = nets.generator.emotion_code
             dcl = nets.generator.dcl
             w0, b0 = fold_batchnorm(dcl[0][0].weight, dcl[0][1], 1)
             c0, h0, w0_ = w0.shape[1:]
@@ -216,16 +242,19 @@ class SDAEngine:
     # -- per clip -------------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def identity(self, image: torch.Tensor) -> IdentityCode:
-        """Image (1, 3, h, w) in [-1, 1] -> the per-clip constants of the decoder."""
-        z_id, skips = self.encoder_id(image.to(self.device))
-        n_id = self.config.id_enc_dim
-        first = torch.addmm(self.first_bias, z_id, self.first_weight[-n_id:])[0]
+    def identity(self, image: torch.Tensor, emotion: str = "neutral", intensity: float = 0.0) -> IdentityCode:
+        """Image (1, 3, h, w) in [-1, 1] and the clip's emotion -> the per-clip constants of the decoder."""
+        image = image.to(self.device)
+        z_id, skips = self.encoder_id(image)
+        cfg = self.config
+        begin = cfg.rnn_gen_dim + cfg.aux_latent  # latent order: z_c, noise, z_id, emotion code
+        per_clip = torch.cat([z_id, self.emotion_code(emotion, intensity).to(self.device)], dim=1)
+        first = torch.addmm(self.first_bias, per_clip, self.first_weight[begin:])[0]
         terms = [
             F.conv2d(skip, weight, bias, padding=1).permute(0, 2, 3, 1).contiguous()
             for (weight, bias), skip in zip(self.skip_convs, skips[::-1], strict=False)
         ]
-        return IdentityCode(z_id=z_id, first_layer=first, block_terms=terms)
+        return IdentityCode(z_id=z_id, first_layer=first, block_terms=terms, still=image.permute(0, 2, 3, 1))
 
     # -- per chunk ------------------------------------------------------------------------------------
 
@@ -263,19 +292,19 @@ class SDAEngine:
                 pieces.append(piece)
             x = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
             layers = layers[group:]
-        return x
+        return finish(x, ident.still, channel_dim=-1)
 
     # -- a whole clip ---------------------------------------------------------------------------------
 
     def run(self, image: torch.Tensor, signal: torch.Tensor, starts: torch.Tensor, noise: torch.Tensor, *,
-            chunk_frames: int = 256) -> Iterator[torch.Tensor]:
+            chunk_frames: int = 256, emotion: str = "neutral", intensity: float = 0.0) -> Iterator[torch.Tensor]:
         """Frames of a clip, chunk by chunk: (n, h, w, 3) in [-1, 1] on the engine's device.
 
         ``signal`` is the padded audio (1-D), ``starts`` the first sample of each frame's window in it,
         ``noise`` the raw per-frame noise (T, aux). Chunking changes nothing but memory: both GRUs carry
         their hidden state from one chunk to the next.
         """
-        ident = self.identity(image)
+        ident = self.identity(image, emotion, intensity)
         signal = signal.to(self.device)
         offsets = torch.arange(self.config.audio_feat_samples, device=self.device)
         audio_state = noise_state = None

@@ -15,14 +15,15 @@ from .generator import Networks
 
 @torch.no_grad()
 def reference_forward(nets: Networks, image: torch.Tensor, windows: torch.Tensor,
-                      noise: torch.Tensor) -> torch.Tensor:
+                      noise: torch.Tensor, emotion: str = "neutral", intensity: float = 0.0) -> torch.Tensor:
     """Image (1, 3, h, w) in [-1, 1], windows (T, W), noise (T, aux) -> frames (T, 3, h, w) in [-1, 1]."""
     n_frames = windows.shape[0]
     z_c = nets.encoder(windows)  # (1, T, rnn_gen_dim)
     z_id, skips = nets.encoder_id(image)
     z_id = z_id.unsqueeze(1).repeat(1, n_frames, 1)  # (1, T, id_enc_dim)
     skips = [s.repeat(n_frames, 1, 1, 1) for s in skips]  # per-frame copies, as the original makes
-    return nets.generator(z_c, noise.unsqueeze(0), z_id, skips)
+    code = nets.generator.emotion_code(emotion, intensity)
+    return nets.generator(z_c, noise.unsqueeze(0), z_id, skips, still=image, emotion=code)
 
 
 def skip_copy_bytes_per_frame(nets: Networks, img_size: tuple[int, int]) -> int:

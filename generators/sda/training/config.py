@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fakebench.errors import ConfigError, FakebenchError
+from fakebench.errors import ConfigError, FakebenchError, WeightsError
 from fakebench.io import write_text_atomic
 
 from ..config import SDAConfig
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-BUILTIN = ("sda-small", "sda-paper")
+BUILTIN = ("sda-small", "sda-paper", "sda-expressive")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class ModelConfig:
     aud_enc_dim: int = 256
     rnn_gen_dim: int = 256
     aux_latent: int = 10
+    output: str = "rgb"  # fakebench's "masked" blends the drawn colour with the still frame (SDAConfig)
+    emotions: tuple[str, ...] = ()  # emotion conditioning (fakebench's): the emotions, besides neutral
+    emotion_dim: int = 0
 
     def sda_config(self) -> SDAConfig:
         from fakebench.faces import default_template
@@ -40,7 +43,8 @@ class ModelConfig:
                          audio_rate=self.audio_rate, video_rate=self.video_rate, audio_feat_len=self.audio_feat_len,
                          audio_feat_samples=round(self.audio_feat_len * self.audio_rate), id_enc_dim=self.id_enc_dim,
                          rnn_gen_dim=self.rnn_gen_dim, aud_enc_dim=self.aud_enc_dim, aux_latent=self.aux_latent,
-                         base_channels=self.base_channels)
+                         base_channels=self.base_channels, output=self.output, emotions=self.emotions,
+                         emotion_dim=self.emotion_dim)
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,10 @@ class TrainConfig:
     notes: dict[str, str] = field(default_factory=dict)  # the choices the spec leaves open, in words
 
     def __post_init__(self) -> None:
-        self.model.sda_config()  # raises on sizes the networks cannot be built for
+        try:
+            self.model.sda_config()  # raises on sizes the networks cannot be built for
+        except WeightsError as e:
+            raise ConfigError(f"model: {e.one_line()}") from None
         d = self.data
         if min(d.sequence_frames, d.batch_size, d.val_frames, d.sync_frames, d.min_offsync_frames) < 1:
             raise ConfigError("data: sequence_frames, batch_size, val_frames, sync_frames and min_offsync_frames "
@@ -185,6 +192,10 @@ def _section(cls: type, values: Any, where: str) -> Any:
 
 
 def _coerce(value: Any, like: Any, where: str) -> Any:
+    if like == ():  # a list of names (model.emotions)
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of names, got {value!r}")
+        return tuple(value)
     if isinstance(like, tuple):
         if not isinstance(value, list | tuple) or len(value) != len(like):
             raise ConfigError(f"{where} must be a list of {len(like)} numbers, got {value!r}")
@@ -205,11 +216,15 @@ def _coerce(value: Any, like: Any, where: str) -> Any:
 
 
 def load_config(name_or_path: str | os.PathLike[str]) -> TrainConfig:
-    """``sda-small``, ``sda-paper`` or a YAML file (missing fields taken from ``sda-small``)."""
+    """A built-in config (`BUILTIN`) or a YAML file; missing fields are taken from ``sda-small`` (``sda-paper``
+    gives every field)."""
     text = str(name_or_path)
     if text in BUILTIN:
         path = CONFIG_DIR / f"{text}.yaml"
-        return from_dict(_read_yaml(path), str(path))
+        data = _read_yaml(path)
+        if text != "sda-paper":
+            data = _merge(_read_yaml(CONFIG_DIR / "sda-small.yaml"), data)
+        return from_dict(data, str(path))
     path = Path(text).expanduser()
     if not path.is_file():
         raise ConfigError(f"config {text!r} is neither a built-in config ({', '.join(BUILTIN)}) nor a file")

@@ -27,7 +27,8 @@ from ..config import SDAConfig
 from ..preprocessing import plan_windows
 from .config import DataConfig
 
-PREP_VERSION = 1
+PREP_VERSION = 2  # 2: the clip's emotion and its neutral frames (from a ground-truth sidecar)
+NEUTRAL_BELOW = 0.05  # a frame whose every action-unit activation is below this counts as neutral
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg")
 
 
@@ -40,10 +41,19 @@ class PreparedClip:
     signal: np.ndarray  # (N',) float32: ``audio`` padded as `plan_windows` says
     starts: np.ndarray  # (T,) int64: first sample of frame i's window in ``signal``
     valid: np.ndarray  # (T,) bool: a face was tracked in this frame
+    emotion: str = "neutral"  # what the clip's ground-truth sidecar says it shows (neutral without one)
+    intensity: float = 0.0
+    neutral: np.ndarray | None = None  # (T,) bool: frames without expression, the stills of an emotional clip
 
     @property
     def n_frames(self) -> int:
         return len(self.starts)
+
+    def still_frames(self) -> np.ndarray:
+        """Indices of frames that may be the identity frame: a face, and no expression in an emotional clip
+        (the still is the neutral photo the emotion code must turn into the expression)."""
+        ok = self.valid if self.emotion == "neutral" or self.neutral is None else self.valid & self.neutral
+        return np.flatnonzero(ok if ok.any() else self.valid)
 
     def windows(self, first: int, count: int, window: int) -> np.ndarray:
         return self.signal[self.starts[first:first + count, None] + np.arange(window)]
@@ -134,6 +144,7 @@ def _prepare_clip(path: Path, entry: Path, model: SDAConfig) -> None:
     source = source[keep]
     if source.size == 0:
         raise InputFileError(f"{path.name} has no frames")
+    emotion, intensity, activations = _expression_labels(path.with_suffix(".json"))
     track = analyze(clip)
     landmarks = track.landmarks[source]
     valid = track.valid[source] & np.isfinite(landmarks).all(axis=(1, 2))
@@ -142,20 +153,50 @@ def _prepare_clip(path: Path, entry: Path, model: SDAConfig) -> None:
         idx = source[begin:begin + 64]
         frames[begin:begin + len(idx)] = align_faces(clip.frames[idx], landmarks[begin:begin + len(idx)],
                                                      model.img_size, template=model.mean_face)
+    neutral = np.ones(len(source), bool)
+    if activations is not None and activations.size:
+        at = np.minimum(source, activations.shape[1] - 1)
+        neutral = (activations[:, at] < NEUTRAL_BELOW).all(axis=0)
     with atomic_folder(entry) as tmp:
         np.save(tmp / "frames.npy", frames)
         np.save(tmp / "audio.npy", audio)
         np.save(tmp / "valid.npy", valid)
+        np.save(tmp / "neutral.npy", neutral)
         (tmp / "meta.json").write_text(json.dumps({"source": str(path), "fps": clip.fps,
-                                                   "n_frames": int(len(source)), "face_frames": int(valid.sum())}))
+                                                   "n_frames": int(len(source)), "face_frames": int(valid.sum()),
+                                                   "emotion": emotion, "intensity": intensity}))
+
+
+def _expression_labels(sidecar: Path) -> tuple[str, float, np.ndarray | None]:
+    """The emotion, intensity and per-frame AU activations (n_au, T) a generator's ground truth records next to
+    the clip (CLIP.json, as `fakebench generate` and corpus builds write it); neutral without one."""
+    if not sidecar.is_file():
+        return "neutral", 0.0, None
+    try:
+        truth = json.loads(sidecar.read_text())
+        emotion = str(truth.get("emotion") or "neutral")
+        intensity = float(truth.get("intensity") or 0.0) if emotion != "neutral" else 0.0
+        rows = [np.asarray(v, np.float64) for v in (truth.get("au_activations") or {}).values()]
+    except (ValueError, TypeError, AttributeError) as e:
+        raise InputFileError(f"{sidecar.name} is not a readable ground-truth JSON ({e}); fix or remove it") from None
+    return emotion, intensity, np.stack(rows) if rows else None
 
 
 def _load_clip(entry: Path, name: str, model: SDAConfig) -> PreparedClip:
     frames = np.load(entry / "frames.npy", mmap_mode="r")
     audio = np.load(entry / "audio.npy")
+    meta = json.loads((entry / "meta.json").read_text())
     plan = plan_windows(audio.size, model.audio_rate, model.video_rate, model.audio_feat_samples)
+    emotion = str(meta.get("emotion", "neutral"))
+    if emotion != "neutral" and emotion not in model.emotions:
+        if model.emotions:
+            raise InputFileError(f"{name} shows {emotion}, which the model is not conditioned on (model.emotions: "
+                                 f"{', '.join(model.emotions)}); add it to the config or leave the clip out")
+        emotion = "neutral"  # a model without emotion conditioning learns the expression as part of the face
     return PreparedClip(name=name, frames=frames, audio=audio, audio_rate=model.audio_rate, signal=plan.pad(audio),
-                        starts=plan.starts[:len(frames)], valid=np.load(entry / "valid.npy"))
+                        starts=plan.starts[:len(frames)], valid=np.load(entry / "valid.npy"), emotion=emotion,
+                        intensity=float(meta.get("intensity", 0.0)) if emotion != "neutral" else 0.0,
+                        neutral=np.load(entry / "neutral.npy"))
 
 
 def _longest_run(flags: np.ndarray) -> int:
@@ -179,14 +220,18 @@ class Batch:
     windows: torch.Tensor  # (B, L, W): its audio windows
     sync_start: torch.Tensor  # (B,) int64: first frame of the sync discriminator's window within the sequence
     off_window: torch.Tensor  # (B, W): audio far from the sync window, for off-sync pairs
+    emotion: torch.Tensor | None = None  # (B,) int64: index into the model's emotions, -1 for neutral
+    intensity: torch.Tensor | None = None  # (B,) float32
 
 
 class SequenceSampler:
     """Random training sequences (clip ∝ its number of all-face sequences, then a start), from one seeded
     NumPy generator: its state is the data position a checkpoint saves."""
 
-    def __init__(self, data: PreparedData, config: DataConfig, window: int, seed: int) -> None:
+    def __init__(self, data: PreparedData, config: DataConfig, window: int, seed: int,
+                 emotions: tuple[str, ...] = ()) -> None:
         self.clips = [data.clips[i] for i in data.train]
+        self.emotions = emotions
         self.config = config
         self.window = window
         self.rng = np.random.default_rng(seed)
@@ -207,12 +252,14 @@ class SequenceSampler:
     def sample(self) -> Batch:
         cfg, rng = self.config, self.rng
         length, k = cfg.sequence_frames, cfg.sync_frames
-        stills, seqs, windows, sync_starts, offs = [], [], [], [], []
+        stills, seqs, windows, sync_starts, offs, emotions, intensities = [], [], [], [], [], [], []
         for _ in range(cfg.batch_size):
             c = int(rng.choice(len(self.clips), p=self.weights))
             clip = self.clips[c]
             start = int(rng.choice(self.first_frames[c]))
-            stills.append(clip.frames[int(rng.choice(np.flatnonzero(clip.valid)))])
+            stills.append(clip.frames[int(rng.choice(clip.still_frames()))])
+            emotions.append(-1 if clip.emotion == "neutral" else self.emotions.index(clip.emotion))
+            intensities.append(clip.intensity)
             seqs.append(clip.frames[start:start + length])
             windows.append(clip.windows(start, length, self.window))
             sync_start = int(rng.integers(0, length - k + 1))
@@ -222,4 +269,5 @@ class SequenceSampler:
             sync_starts.append(sync_start)
         return Batch(still=to_model_range(np.stack(stills)), frames=to_model_range(np.stack(seqs)),
                      windows=torch.from_numpy(np.stack(windows)), sync_start=torch.tensor(sync_starts),
-                     off_window=torch.from_numpy(np.stack(offs)))
+                     off_window=torch.from_numpy(np.stack(offs)), emotion=torch.tensor(emotions),
+                     intensity=torch.tensor(intensities, dtype=torch.float32))

@@ -89,7 +89,7 @@ def train(data_dir: str | os.PathLike[str], run_dir: str | os.PathLike[str], *,
     data = prepare_data(data_dir, run / "data_cache", model, cfg.data, progress=cb.on_data)
     summary = data.summary()
     trainer = Trainer(cfg, device=device, seed=seed)
-    sampler = SequenceSampler(data, cfg.data, model.audio_feat_samples, seed + 2)
+    sampler = SequenceSampler(data, cfg.data, model.audio_feat_samples, seed + 2, model.emotions)
     rows: list[dict[str, Any]] = []
     elapsed_before = 0.0
     if resume:

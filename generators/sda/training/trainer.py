@@ -24,19 +24,22 @@ from .discriminators import FrameDiscriminator, SequenceDiscriminator, SyncDiscr
 LOSS_NAMES = ("g_total", "l1", "g_frame", "g_sequence", "g_sync", "d_frame", "d_sequence", "d_sync")
 
 
-def generate_sequences(nets: Networks, still: torch.Tensor, windows: torch.Tensor,
-                       noise: torch.Tensor) -> torch.Tensor:
-    """Still (B, 3, h, w), windows (B, L, W), raw noise (B, L, aux) -> frames (B, L, 3, h, w) in [-1, 1].
+def generate_sequences(nets: Networks, still: torch.Tensor, windows: torch.Tensor, noise: torch.Tensor,
+                       emotion: torch.Tensor | None = None) -> torch.Tensor:
+    """Still (B, 3, h, w), windows (B, L, W), raw noise (B, L, aux), emotion codes (B, emotion_dim) of a
+    generator with emotions -> frames (B, L, 3, h, w) in [-1, 1].
 
-    The batched form of `GeneratorNetwork.forward`: the same modules, latent order [z_c, noise, z_id].
+    The batched form of `GeneratorNetwork.forward`: the same modules, latent order [z_c, noise, z_id, emotion].
     """
     b, length, window = windows.shape
     codes = nets.encoder.encoder(windows.reshape(b * length, 1, window)).view(b, length, -1)
     z_c, _ = nets.encoder.rnn(codes)
     z_id, skips = nets.encoder_id(still)
     nz, _ = nets.generator.rnn_noise(noise)
-    latent = torch.cat([z_c, nz, z_id[:, None].expand(b, length, -1)], dim=2).reshape(b * length, -1)
-    frames = nets.generator.dcl(latent, [s.repeat_interleave(length, 0) for s in skips])
+    per_clip = z_id if emotion is None else torch.cat([z_id, emotion], dim=1)
+    latent = torch.cat([z_c, nz, per_clip[:, None].expand(b, length, -1)], dim=2).reshape(b * length, -1)
+    frames = nets.generator.dcl(latent, [s.repeat_interleave(length, 0) for s in skips],
+                                still.repeat_interleave(length, 0))
     return frames.view(b, length, *frames.shape[1:])
 
 
@@ -104,7 +107,10 @@ class Trainer:
         still, real, windows = batch.still.to(dev), batch.frames.to(dev), batch.windows.to(dev)
         b, length = windows.shape[:2]
         k = cfg.data.sync_frames
-        fake = generate_sequences(self.nets, still, windows, self.draw_noise(b, length))
+        emotion = None
+        if self.model_config.emotions:
+            emotion = self.nets.generator.emotion_codes(batch.emotion.to(dev), batch.intensity.to(dev))
+        fake = generate_sequences(self.nets, still, windows, self.draw_noise(b, length), emotion)
 
         rows = torch.arange(b, device=dev)[:, None]
         frame_idx = batch.sync_start.to(dev)[:, None] + torch.arange(k, device=dev)

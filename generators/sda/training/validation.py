@@ -34,14 +34,17 @@ def generate_clip(trainer: Trainer, clip: PreparedClip, n_frames: int) -> np.nda
     """The networks' frames (n, h, w, 3) uint8 for the first ``n_frames`` of ``clip``, from its first face frame."""
     window = trainer.model_config.audio_feat_samples
     n = min(n_frames, clip.n_frames)
-    still = to_model_range(clip.frames[int(np.flatnonzero(clip.valid)[0])][None]).to(trainer.device)
+    still = to_model_range(clip.frames[int(clip.still_frames()[0])][None]).to(trainer.device)
     windows = torch.from_numpy(clip.windows(0, n, window))[None].to(trainer.device)
     noise = draw_noise(n, trainer.model_config.aux_latent, seed=0)[None].to(trainer.device)
     modules = trainer.nets.modules().values()
     for m in modules:
         m.eval()
     try:
-        return to_uint8(generate_sequences(trainer.nets, still, windows, noise)[0])
+        emotion = None
+        if trainer.model_config.emotions:
+            emotion = trainer.nets.generator.emotion_code(clip.emotion, clip.intensity).to(trainer.device)
+        return to_uint8(generate_sequences(trainer.nets, still, windows, noise, emotion)[0])
     finally:
         for m in modules:
             m.train()
