@@ -762,7 +762,9 @@ def _encode_chunks(target: str, chunks: Iterable[np.ndarray], fps: float, audio:
         params = ":".join(o["x264-params"] for o in (rate_options, stable) if "x264-params" in o)
         vs.options = {**rate_options, "preset": preset, **x264_level_options(vs.width, vs.height, float(rate), preset),
                       **stable, **({"x264-params": params} if params else {})}
-        vs.codec_context.thread_count = threads
+        # x264's rate control under a VBV (constant bitrate) depends on which frame threads finish first: with more
+        # than one thread the same frames give different bytes from run to run. One thread keeps them identical.
+        vs.codec_context.thread_count = 1 if bitrate is not None else threads
         vs.codec_context.time_base = 1 / rate
         aus = None
         sr = sample_rate

@@ -661,3 +661,19 @@ def test_failed_encode_leaves_no_partial_file(tmp_path: Path, monkeypatch) -> No
         write_clip(other, clip)
     assert not other.exists()
     assert os.listdir(tmp_path) == ["out.mp4"]
+
+
+def test_constant_bitrate_encoding_gives_the_same_bytes_every_time(tmp_path):
+    """x264's VBV rate control with frame threads depends on thread timing; corpora (which encode at a constant
+    bitrate) must still be the same bytes for the same seed, so such encodes run one thread."""
+    import hashlib
+
+    from fakebench.media import Clip, write_clip
+
+    rng = np.random.default_rng(0)
+    frames = np.cumsum(rng.integers(0, 255, (50, 128, 128, 3)), axis=0).astype(np.uint8)  # hard to compress
+    clip = Clip(frames=frames, fps=25.0, audio=(rng.standard_normal(32000) * 0.1).astype(np.float32),
+                sample_rate=16000)
+    digests = {hashlib.sha256(write_clip(tmp_path / f"{i}.mp4", clip, encoder_threads=2,
+                                         bitrate=300_000).read_bytes()).hexdigest() for i in range(4)}
+    assert len(digests) == 1
