@@ -1,6 +1,7 @@
-"""Peak memory and time of `fakebench generate` (warp) against audio length: 1, 5 and 10 minutes of song.
+"""Peak memory and time of `fakebench generate` against audio length: 1, 5 and 10 minutes of song.
 
-    python benchmarks/stream_memory.py                  # 1, 5, 10 minutes (about 10 minutes on 2 busy cores)
+    python benchmarks/stream_memory.py                  # warp: 1, 5, 10 minutes (about 10 minutes on 2 busy cores)
+    python benchmarks/stream_memory.py --generator sda  # the sda generator (its default checkpoint)
     python benchmarks/stream_memory.py --minutes 1,2 --no-record
 
 Target (issue 18, "Expressive generation"): a long song streams through generation to the writer in bounded
@@ -38,11 +39,11 @@ def child(report: Path, argv: list[str]) -> None:
     try:
         if argv[0] == "whole":
             from fakebench.assets import load_photo
-            from fakebench.generators.warp import WarpGenerator
+            from fakebench.generators.base import create
             from fakebench.media import read_audio
 
             audio, sr = read_audio(argv[1])
-            WarpGenerator(max_side=MAX_SIDE).generate(load_photo("astronaut"), audio, sr).save(argv[2])
+            create(argv[3], max_side=MAX_SIDE).generate(load_photo("astronaut"), audio, sr).save(argv[2])
         else:
             from fakebench.cli import main
 
@@ -73,6 +74,7 @@ def run(argv: list[str], tmp: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", default="1,5,10")
+    parser.add_argument("--generator", default="warp", help="warp (default) or sda")
     parser.add_argument("--no-whole", action="store_true", help="Skip the whole-clip contrast row.")
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
@@ -96,28 +98,33 @@ def main() -> None:
         for m in minutes:
             audio = write_audio(tmp / f"song_{m:g}min.wav", np.resize(song, int(m * 60 * sr)), sr)
             out = tmp / f"song_{m:g}min.mp4"
-            measured = run(["generate", "--image", str(photo), "--audio", str(audio), "--max-side", str(MAX_SIDE),
-                            "-o", str(out)], tmp)
+            measured = run(["generate", "--generator", args.generator, "--image", str(photo), "--audio", str(audio),
+                            "--max-side", str(MAX_SIDE), "-o", str(out)], tmp)
             truth = json.loads(out.with_suffix(".json").read_text())
-            rows.append({"path": "fakebench generate (streamed)", "audio_minutes": m, "frames": truth["n_frames"],
-                         "singing": truth["singing"], **measured})
+            rows.append({"generator": args.generator, "path": "fakebench generate (streamed)", "audio_minutes": m,
+                         "frames": truth["n_frames"], "singing": truth.get("singing"), **measured})
             print(f"{m:g} min: {measured}", flush=True)
             out.unlink()
         if not args.no_whole:
             audio = tmp / f"song_{minutes[0]:g}min.wav"
-            measured = run(["whole", str(audio), str(tmp / "whole.mp4")], tmp)
-            rows.append({"path": "generate() + save (whole clip held)", "audio_minutes": minutes[0],
+            measured = run(["whole", str(audio), str(tmp / "whole.mp4"), args.generator], tmp)
+            rows.append({"generator": args.generator, "path": "generate() + save (whole clip held)",
+                         "audio_minutes": minutes[0],
                          "frames": None, "singing": None, **measured})
     base = rows[0]["peak_rss_mib"]
     print(f"\n{'path':38} {'audio min':>9} {'frames':>7} {'peak MiB':>9} {'vs first':>8} {'seconds':>8}")
     for r in rows:
         print(f"{r['path']:38} {r['audio_minutes']:9g} {r['frames'] or '':>7} {r['peak_rss_mib']:9.1f} "
               f"{r['peak_rss_mib'] / base - 1:+8.1%} {r['seconds']:8.1f}")
-    if not args.no_record:
+    if not args.no_record:  # rows of the other generators are kept
         RESULTS.parent.mkdir(exist_ok=True)
+        kept = []
+        if RESULTS.is_file():
+            kept = [{"generator": "warp", **r} for r in json.loads(RESULTS.read_text()).get("rows", [])]
+            kept = [r for r in kept if r["generator"] != args.generator]
         RESULTS.write_text(json.dumps({"benchmark": "stream_memory", "max_side": MAX_SIDE, "cpu_count": os.cpu_count(),
                                        "machine": platform.machine(), "python": platform.python_version(),
-                                       "rows": rows}, indent=1) + "\n")
+                                       "rows": kept + rows}, indent=1) + "\n")
         print(f"recorded {RESULTS}")
 
 

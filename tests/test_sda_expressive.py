@@ -190,3 +190,21 @@ def test_emotion_codes_train_and_the_engine_reproduces_them(emotional):
     got = torch.cat(list(engine.run(still, torch.from_numpy(clip.signal), torch.from_numpy(clip.starts[:n]), noise,
                                     chunk_frames=8, emotion=clip.emotion, intensity=clip.intensity)))
     torch.testing.assert_close(got, expected, atol=2e-4, rtol=0)
+
+
+def test_paste_back_keeps_the_full_resolution_photo_where_the_network_kept_the_still(astronaut):
+    from fakebench.generators.sda.compositing import PasteBack
+
+    h, w = 128, 96
+    # a crop of the photo's middle at half size: crop pixel (x, y) -> photo (2x + 160, 2y + 128)
+    crop_to_photo = np.array([[2.0, 0.0, 160.0], [0.0, 2.0, 128.0]])
+    paste = PasteBack.build(astronaut, crop_to_photo, (h, w))
+    crops = torch.full((2, h, w, 3), 200.0)
+    kept, drawn = astronaut.copy()[None].repeat(2, 0), astronaut.copy()[None].repeat(2, 0)
+    paste.apply(crops, kept, drawn=torch.zeros(2, h, w, 1))
+    paste.apply(crops, drawn, drawn=torch.ones(2, h, w, 1))
+    np.testing.assert_array_equal(kept, astronaut[None].repeat(2, 0))  # nothing drawn: the photo, every pixel
+    plain = astronaut.copy()[None].repeat(2, 0)
+    paste.apply(crops, plain)
+    np.testing.assert_array_equal(drawn, plain)  # all drawn: the ordinary paste-back
+    assert (drawn[:, 200:300, 200:300] == 200).all()  # the crop's middle is the drawing

@@ -206,18 +206,20 @@ class SDAGenerator(GeneratorBase):
         }
 
         def chunks() -> Iterator[np.ndarray]:
+            masked = composer is not None and cfg.output == "masked"
             raw = self.engine.run(crop_to_tensor(face.crop), torch.from_numpy(plan.pad(sound.resampled)),
                                   torch.from_numpy(plan.starts), draw_noise(plan.n_frames, cfg.aux_latent, seed),
-                                  chunk_frames=self.chunk_frames, emotion=self.emotion, intensity=self.intensity)
+                                  chunk_frames=self.chunk_frames, emotion=self.emotion, intensity=self.intensity,
+                                  keep_mask=masked)
             for chunk in raw:
                 # The original's frames: 125 y + 125 (not 127.5), clipped and truncated to uint8.
-                pixels = chunk.mul(125.0).add_(125.0).clamp_(0, 255).trunc_()
+                pixels = chunk[..., :3].mul(125.0).add_(125.0).clamp_(0, 255).trunc_()
                 if composer is None:
                     yield pixels.to(torch.uint8).cpu().numpy()
                 else:
                     out = np.empty((len(pixels), *photo.shape), np.uint8)
                     out[:] = photo
-                    composer.apply(pixels, out)
+                    composer.apply(pixels, out, drawn=1.0 - chunk[..., 3:] if masked else None)
                     yield out
 
         height, width = photo.shape[:2] if paste else cfg.img_size

@@ -4,6 +4,10 @@ The mask is the crop's area minus the parts that came from outside the photo (bl
 and blurred so the seam fades out before the crop's edge; everything outside the mask keeps the photo's
 pixels exactly. The mask and the sampling grid are computed once per clip; each chunk of frames is
 warped with one batched ``grid_sample`` over the bounding box of the mask only.
+
+A masked decoder (fakebench's "masked" output) also says, per crop pixel, how much of the frame is its own drawing
+rather than the still photo; pasted back, that share scales the mask, so where the network kept the still the
+photo keeps its full resolution instead of the 128x96 crop's, resampled twice.
 """
 
 from __future__ import annotations
@@ -62,16 +66,21 @@ class PasteBack:
         return cls(photo=photo, box=(int(y0), int(y1), int(x0), int(x1)), grid=grid, mask=m[..., None],
                    photo_box=photo_box)
 
-    def apply(self, crops: torch.Tensor, out: np.ndarray) -> None:
-        """Crops (n, h, w, 3): float pixel values in [0, 255] -> ``out`` (n, H, W, 3) uint8 frames.
+    def apply(self, crops: torch.Tensor, out: np.ndarray, drawn: torch.Tensor | None = None) -> None:
+        """Crops (n, h, w, 3): float pixel values in [0, 255] -> ``out`` (n, H, W, 3) uint8 frames. ``drawn``
+        (n, h, w, 1) in [0, 1]: the share of each crop pixel the network drew (1 - its mask), or None (all).
 
         ``out`` must already hold the photo; only the box is written. The resampled blend is rounded.
         """
         y0, y1, x0, x1 = self.box
         device = crops.device
         grid = self.grid.to(device).expand(len(crops), -1, -1, -1)
-        warped = F.grid_sample(crops.permute(0, 3, 1, 2), grid, mode="bilinear", padding_mode="border",
+        source = crops if drawn is None else torch.cat([crops, drawn.to(crops.dtype)], dim=-1)
+        warped = F.grid_sample(source.permute(0, 3, 1, 2), grid, mode="bilinear", padding_mode="border",
                                align_corners=True).permute(0, 2, 3, 1)
         mask = self.mask.to(device)
+        if drawn is not None:
+            warped, share = warped[..., :3], warped[..., 3:]
+            mask = mask * share
         blended = torch.lerp(self.photo_box.to(device), warped, mask)  # photo + mask * (crop - photo)
         out[:, y0:y1, x0:x1] = blended.round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()

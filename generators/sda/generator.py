@@ -277,8 +277,10 @@ class SDAEngine:
         return out[0], hidden
 
     @torch.inference_mode()
-    def decode(self, ident: IdentityCode, z_c: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Per-frame codes z_c (n, ·) and noise-GRU outputs (n, ·) -> frames (n, h, w, 3) in [-1, 1]."""
+    def decode(self, ident: IdentityCode, z_c: torch.Tensor, noise: torch.Tensor, *,
+               keep_mask: bool = False) -> torch.Tensor:
+        """Per-frame codes z_c (n, ·) and noise-GRU outputs (n, ·) -> frames (n, h, w, 3) in [-1, 1]; with
+        ``keep_mask``, a masked decoder's frames carry its mask (the still's share, 0..1) as a fourth channel."""
         latent = torch.cat([z_c, noise], dim=1)  # the original's order is [z_c, noise, z_id]
         x = torch.addmm(ident.first_layer, latent, self.first_weight[:latent.shape[1]]).relu_()
         x = x.view(len(latent), *self.first_shape)
@@ -292,12 +294,16 @@ class SDAEngine:
                 pieces.append(piece)
             x = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
             layers = layers[group:]
-        return finish(x, ident.still, channel_dim=-1)
+        frames = finish(x, ident.still, channel_dim=-1)
+        if keep_mask and x.shape[-1] == 4:
+            return torch.cat([frames, torch.sigmoid(x[..., 3:])], dim=-1)
+        return frames
 
     # -- a whole clip ---------------------------------------------------------------------------------
 
     def run(self, image: torch.Tensor, signal: torch.Tensor, starts: torch.Tensor, noise: torch.Tensor, *,
-            chunk_frames: int = 256, emotion: str = "neutral", intensity: float = 0.0) -> Iterator[torch.Tensor]:
+            chunk_frames: int = 256, emotion: str = "neutral", intensity: float = 0.0,
+            keep_mask: bool = False) -> Iterator[torch.Tensor]:
         """Frames of a clip, chunk by chunk: (n, h, w, 3) in [-1, 1] on the engine's device.
 
         ``signal`` is the padded audio (1-D), ``starts`` the first sample of each frame's window in it,
@@ -314,6 +320,6 @@ class SDAEngine:
             z_c, audio_state = self.encode_audio(signal[idx[:, None] + offsets], audio_state)
             nz, noise_state = self.encode_noise(noise[begin:begin + chunk], noise_state)
             yield torch.cat([
-                self.decode(ident, z_c[i:i + self.batch_frames], nz[i:i + self.batch_frames])
+                self.decode(ident, z_c[i:i + self.batch_frames], nz[i:i + self.batch_frames], keep_mask=keep_mask)
                 for i in range(0, len(idx), self.batch_frames)
             ])
