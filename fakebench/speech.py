@@ -577,12 +577,21 @@ def _pitch_calibration(voice: str) -> tuple[np.ndarray, np.ndarray]:
     from fakebench.pitch import f0_track
 
     if voice not in _calibrations:
-        hz = []
-        for p in _CALIBRATION_PITCHES:
+        pitches = np.array(_CALIBRATION_PITCHES, np.float64)
+        hz = np.full(pitches.size, np.nan)
+        for i, p in enumerate(_CALIBRATION_PITCHES):
             audio, sr = _monotone("ah", voice, p)
-            hz.append(f0_track(audio, sr).median_f0())
-        f = np.maximum.accumulate(np.nan_to_num(np.array(hz), nan=80.0))  # increasing, for np.interp
-        _calibrations[voice] = (np.array(_CALIBRATION_PITCHES, np.float64), f + np.arange(f.size) * 1e-3)
+            track = f0_track(audio, sr)
+            # A vowel the tracker finds mostly unvoiced (espeak's lowest pitches sit near its floor, and whether
+            # they pass depends on espeak's flutter phase) says nothing: its few "voiced" frames are spurious.
+            if track.voiced.mean() >= 0.5:
+                hz[i] = track.median_f0()
+        ok = np.isfinite(hz)
+        if ok.sum() < 2:
+            raise FakebenchError(f"espeak-ng voice {voice!r} gave no measurable pitch; sing with another voice")
+        f = np.exp(np.interp(pitches, pitches[ok], np.log(hz[ok])))  # gaps filled, ends held
+        f = np.maximum.accumulate(f)  # increasing, for np.interp
+        _calibrations[voice] = (pitches, f + np.arange(f.size) * 1e-3)
     return _calibrations[voice]
 
 

@@ -208,3 +208,23 @@ def test_paste_back_keeps_the_full_resolution_photo_where_the_network_kept_the_s
     paste.apply(crops, plain)
     np.testing.assert_array_equal(drawn, plain)  # all drawn: the ordinary paste-back
     assert (drawn[:, 200:300, 200:300] == 200).all()  # the crop's middle is the drawing
+
+
+def test_cli_emotion_for_a_checkpoint_without_emotions_is_a_one_line_error(tmp_path, capsys, astronaut,
+                                                                            speech_16k):
+    from fakebench.cli import main
+    from fakebench.media import write_audio, write_image
+
+    plain = save_fakebench(init_checkpoint(expressive_config(output="rgb", emotions=(), emotion_dim=0)),
+                           tmp_path / "plain")
+    expressive = save_fakebench(scaled_checkpoint(expressive_config()), tmp_path / "expressive")
+    photo = write_image(tmp_path / "face.png", astronaut)
+    audio = write_audio(tmp_path / "speech.wav", speech_16k[0][: speech_16k[1]], speech_16k[1])
+    args = ["generate", "-g", "sda", "--image", str(photo), "--audio", str(audio), "--emotion", "happy"]
+    code = main([*args, "--checkpoint", str(plain), "-o", str(tmp_path / "x.mp4")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "not trained with emotion happy" in err[0]
+    assert not (tmp_path / "x.mp4").exists()
+    code = main([*args, "--checkpoint", str(expressive), "--intensity", "0.7", "-o", str(tmp_path / "y.mp4")])
+    truth = json.loads((tmp_path / "y.json").read_text())
+    assert code == 0 and truth["emotion"] == "happy" and truth["intensity"] == 0.7
