@@ -390,6 +390,29 @@ def test_demo_corpus_marks_its_synthetic_reference_class(tmp_path, capsys):
     assert code == 0 and out.splitlines()[0].startswith("reference class: SYNTHETIC REFERENCE")
 
 
+@pytest.mark.slow  # end to end: builds a corpus
+def test_demo_corpus_with_emotions_gives_the_reference_class_emotions_too(tmp_path):
+    """With --emotion the real (reference) clips show seeded emotions as the fakes do, so that an expression says
+    nothing of the label; the corpus manifest keeps each real clip's emotion, and a generator without an emotion
+    option (static) records none."""
+    import json
+
+    from fakebench.corpus.demo import make_demo_corpus
+    from fakebench.speech import EMOTIONS
+
+    make_demo_corpus(tmp_path / "demo", clips_per_identity=2, generators=("static",), executor="local",
+                     emotion="random", seed=1)
+    m = load_corpus(tmp_path / "demo").manifest
+    real, static = m[m["label"] == "real"], m[m["generator"] == "static"]
+    assert len(real) == 4 and real["emotion"].isin(EMOTIONS).all() and real["emotion_intensity"].notna().all()
+    assert static["emotion"].isna().all()
+    reference = load_corpus(tmp_path / "demo" / "reference").manifest.set_index("clip_id")
+    assert real.set_index("clip_id")["emotion"].to_dict() == reference["emotion"].to_dict()
+    for _, row in reference.iterrows():
+        truth = json.loads((tmp_path / "demo" / "reference" / row["ground_truth"]).read_text())
+        assert truth["emotion"] == row["emotion"] and truth["intensity"] == pytest.approx(row["emotion_intensity"])
+
+
 @pytest.mark.slow  # end to end: builds a corpus or drives the CLI
 def test_emotion_random_gives_each_warp_fake_a_recorded_seeded_emotion(real_corpus, tmp_path, capsys):
     import json

@@ -423,8 +423,15 @@ def make_clip(job: ClipJob, source_clip: SourceClip | None = None) -> dict[str, 
         "duration_s": round(clip.duration_s, 4), "sha256": file_sha256(target), "ground_truth": truth_relative,
         "source": source.get("source"), "has_audio": clip.has_audio,
         **({"fakes_skipped": job.fakes_skipped} if job.fakes_skipped else {}),
-        **({"emotion": job.emotion, "emotion_intensity": job.emotion_intensity} if job.emotions else {}),
+        **(_emotion_columns(job, source) if job.emotions else {}),
     }
+
+
+def _emotion_columns(job: ClipJob, source: dict[str, Any]) -> dict[str, Any]:
+    """A fake's emotion; a real clip keeps the one its own manifest records (the demo's reference clips have one)."""
+    if job.generator is None:
+        return {"emotion": source.get("emotion"), "emotion_intensity": source.get("emotion_intensity")}
+    return {"emotion": job.emotion, "emotion_intensity": job.emotion_intensity}
 
 
 def read_trimmed(row: dict[str, Any]) -> tuple[Clip, list[float]]:

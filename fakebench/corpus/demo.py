@@ -127,6 +127,9 @@ class ReferenceJob:
     clip_id: str
     generator: str  # the photo generator animating it (`reference_generator()` by default)
     variant: int = 0  # `PHOTO_VARIANTS` index
+    emotion: str | None = None  # with the build's --emotion: this clip's, when the generator takes one
+    intensity: float | None = None
+    emotions: bool = False  # the build has --emotion: the manifest row records `emotion` and `emotion_intensity`
 
 
 def reference_generator() -> str:
@@ -163,7 +166,7 @@ def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
     Resumable like any build: run it again to finish an interrupted one. ``emotion`` ("random" or a name) is the
     build's --emotion: the fakes of generators that declare an ``emotion`` option get one.
     """
-    from fakebench.corpus.build import BuildOptions, check_emotion, run_build
+    from fakebench.corpus.build import BuildOptions, check_emotion, emotion_of, run_build
     from fakebench.corpus.manifest import (
         SYNTHETIC_REFERENCE,
         assign_splits,
@@ -212,9 +215,13 @@ def make_demo_corpus(output: str | Path, *, clips_per_identity: int = 4,
                 voice, rate = CORPUS_VOICES[(i * clips_per_identity + k) % len(CORPUS_VOICES)]
                 text = CORPUS_SENTENCES[(i * 3 + k) % len(CORPUS_SENTENCES)]
                 clip_id = f"ref-{who}-{j}"
+                clip_seed = seed * 1000 + i * 100 + k
+                # The reference class shows emotions as the fakes do, so that an expression says nothing of the label.
+                feeling, intensity = emotion_of(reference_name, BuildOptions(generators=(), emotion=emotion), clip_seed)
                 jobs.append(Task(clip_id, ReferenceJob(photo=photo, text=text, voice=voice, rate_wpm=rate,
-                                                       seed=seed * 1000 + i * 100 + k, folder=str(reference),
-                                                       clip_id=clip_id, generator=reference_name, variant=v)))
+                                                       seed=clip_seed, folder=str(reference), clip_id=clip_id,
+                                                       generator=reference_name, variant=v, emotion=feeling,
+                                                       intensity=intensity, emotions=emotion is not None)))
     run_tasks(make_reference_clip, jobs, reference / ".state", executor=executor, workers=workers,
               total=len(jobs), description=f"reference clips ({reference_name})", progress=progress)
     state = ResumeState(reference / ".state")
@@ -244,6 +251,10 @@ def make_reference_clip(job: ReferenceJob) -> dict:
     audio = np.concatenate([pad, resample_audio(audio, sr, SAMPLE_RATE), pad])
     plugin = GENERATORS.get(job.generator)
     options = {"fps": FPS} if "fps" in {o.name for o in plugin.options} else {}
+    if job.emotion is not None:
+        options["emotion"] = job.emotion
+        if job.intensity is not None:
+            options["intensity"] = job.intensity
     face = photo_variant(photo_crop(load_photo(job.photo)), job.variant)
     made = plugin(**options).generate(face, audio, SAMPLE_RATE, seed=job.seed)
     made.ground_truth["inputs"] = {"photo": job.photo, "variant": job.variant, "text": job.text, "voice": job.voice,
@@ -260,4 +271,5 @@ def make_reference_clip(job: ReferenceJob) -> dict:
         "duration_s": round(made.clip.duration_s, 4), "sha256": file_sha256(video),
         "ground_truth": relative.with_suffix(".json").as_posix(), "source": SYNTHETIC_REFERENCE,
         "text": job.text, "voice": job.voice,
+        **({"emotion": job.emotion, "emotion_intensity": job.intensity} if job.emotions else {}),
     }
