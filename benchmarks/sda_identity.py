@@ -1,4 +1,4 @@
-"""Does an SDA checkpoint keep the person it animates? Identity, speckle, held-out reconstruction and emotions.
+"""Does an SDA checkpoint keep the person it animates? Identity, speckle, reconstruction and emotions.
 
     python benchmarks/sda_identity.py [--checkpoint DIR ...] [--real-faces DIR] [--no-record]
 
@@ -10,16 +10,16 @@ is measured against the photo:
   0.6 is dlib's same-person threshold; the issue's target is at most 0.5);
 - speckle: CPBD sharpness and high-frequency noise (standard deviation of the Laplacian of the aligned 128x128
   face crop's luma) of the clip, each as a ratio to the photo's own (target: within 20 %, ratios 0.8-1.2);
-- emotions (a checkpoint with emotion codes, on the held-out photo): each emotion at intensity 0.9, measured by
-  the `expression` metric with the photo as reference: the emotion it reads and the clip's action units.
+- emotions (a checkpoint with emotion codes, on grace_hopper): each emotion at intensity 0.9, measured by the
+  `expression` metric with the photo as reference: the emotion it reads and the clip's action units.
 
-Photos: grace_hopper (matplotlib's photo: the default checkpoint never saw this person), astronaut (the person
-it was trained on, in other looks) and, when DIR exists (default ../shared/data/real_faces; evaluation only,
-never committed), every photo in DIR/photos: real people none of fakebench's models saw.
+Photos: grace_hopper and astronaut (the bundled photos, which fakebench's checkpoints were trained on, in other
+looks) and, when DIR exists (default ../shared/data/real_faces; evaluation only, never committed), every photo in
+DIR/photos: real people none of fakebench's models saw (the summary's "real_faces").
 
-Held-out reconstruction: warp clips of grace_hopper (6 sentences no training clip spoke, neutral), aligned as
-training aligns them; each checkpoint generates them from their first frame and their audio: PSNR/SSIM of its
-crops against the clip's, beside the still-image baseline (the first frame repeated).
+Reconstruction: fresh warp clips of grace_hopper speaking the held-out sentences (neutral), aligned as training
+aligns them; each checkpoint generates them from their first frame and their audio: PSNR/SSIM of its crops
+against the clip's, beside the still-image baseline (the first frame repeated).
 
 Prints the tables and writes benchmarks/results/sda_identity.json (unless --no-record).
 """
@@ -42,7 +42,7 @@ RESULTS = Path(__file__).parent / "results" / "sda_identity.json"
 DEFAULT_REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real_faces"
 SENTENCE = ("Every photo can talk now, and some of them can even sing a little song.", "en-us")
 EMOTION_INTENSITY = 0.9
-HELD_OUT_PHOTO = "grace_hopper"
+BUNDLED_PHOTO = "grace_hopper"
 
 
 def speech() -> tuple[np.ndarray, int]:
@@ -111,7 +111,7 @@ def photos(real_faces: Path | None) -> dict[str, np.ndarray]:
     from fakebench.assets import load_photo
     from fakebench.media import IMAGE_EXTENSIONS, read_image
 
-    out = {HELD_OUT_PHOTO: load_photo(HELD_OUT_PHOTO), "astronaut": load_photo("astronaut")}
+    out = {BUNDLED_PHOTO: load_photo(BUNDLED_PHOTO), "astronaut": load_photo("astronaut")}
     if real_faces is not None and (real_faces / "photos").is_dir():
         for path in sorted((real_faces / "photos").iterdir()):
             if path.suffix.lower() in IMAGE_EXTENSIONS:
@@ -156,8 +156,8 @@ def emotion_table(gens: dict[str, Any]) -> list[dict[str, Any]]:
     from fakebench.samples import Sample
 
     audio, sr = speech()
-    photo = load_photo(HELD_OUT_PHOTO)
-    reference = Reference(path=HELD_OUT_PHOTO, photo=photo)
+    photo = load_photo(BUNDLED_PHOTO)
+    reference = Reference(path=BUNDLED_PHOTO, photo=photo)
     rows = []
     for gen_name, gen in gens.items():
         if not isinstance(gen, SDAGenerator) or not gen.config.emotions:
@@ -179,7 +179,7 @@ def emotion_table(gens: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def reconstruction_table(gens: dict[str, Any], n_clips: int = 6) -> list[dict[str, Any]]:
-    """PSNR/SSIM on warp clips of the held-out person, against the still-image baseline."""
+    """PSNR/SSIM on warp clips of grace_hopper speaking held-out sentences, against the still-image baseline."""
     import torch
 
     from fakebench.generators.sda import SDAGenerator
@@ -193,7 +193,7 @@ def reconstruction_table(gens: dict[str, Any], n_clips: int = 6) -> list[dict[st
     with tempfile.TemporaryDirectory() as tmp:
         clips_dir = Path(tmp) / "clips"
         # all "val": sentences no training clip spoke
-        make_warp_clips(clips_dir, clips=n_clips, val_clips=n_clips, seed=11, photos=(HELD_OUT_PHOTO,), looks=1)
+        make_warp_clips(clips_dir, clips=n_clips, val_clips=n_clips, seed=11, photos=(BUNDLED_PHOTO,), looks=1)
         for gen_name, gen in gens.items():
             if not isinstance(gen, SDAGenerator):
                 continue
@@ -220,7 +220,7 @@ def reconstruction_table(gens: dict[str, Any], n_clips: int = 6) -> list[dict[st
             row = {"generator": gen_name, "clips": len(data.clips)} | {k: round(float(np.mean(v)), 3)
                                                                      for k, v in scores.items()}
             rows.append(row)
-            print(f"{gen_name:40s} held-out PSNR {row['psnr']:.2f} dB (still {row['still_psnr']:.2f}), SSIM "
+            print(f"{gen_name:40s} reconstruction PSNR {row['psnr']:.2f} dB (still {row['still_psnr']:.2f}), SSIM "
                   f"{row['ssim']:.3f} (still {row['still_ssim']:.3f})", flush=True)
     return rows
 
@@ -240,7 +240,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
                     "cpbd_ratio_mean": round(float(np.mean([r["cpbd_ratio"] for r in sel])), 3),
                     "hf_noise_ratio_mean": round(float(np.mean([r["hf_noise_ratio"] for r in sel])), 3)}
 
-        out[gen] = {"held_out": stats([r for r in mine if r["photo"] == HELD_OUT_PHOTO]),
+        out[gen] = {BUNDLED_PHOTO: stats([r for r in mine if r["photo"] == BUNDLED_PHOTO]),
                     "real_faces": stats(real), "failed": sum(1 for r in rows if r.get("generator") == gen
                                                              and "error" in r)}
     return out

@@ -208,8 +208,8 @@ for _spec in (
         licence="as the data it was trained on; the original release has no licence file",
         torch_cache_dirs=(),
         bundled_sha256=(
-            ("config.json", "d1b07faf2a0d4063c3c12343cb27452c07f85d93e9bee069cd721c82f668dd25"),
-            ("weights.pt", "ffdc66e53d1e52cc74c2da9dce84c165753eba4c8cfe46bc807fa2ff2bb9cdbc"),
+            ("config.json", "e5c9048675c9d4cf39d787cf77f38d1d1e6087df02275840136a1afdef335cda"),
+            ("weights.pt", "b2f6a34c7c72fbee8173722c6e18befb8c000fa1de5c9b55e7dc7b8761168399"),
         ),
     ),
 ):

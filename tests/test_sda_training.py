@@ -363,7 +363,7 @@ def test_the_shipped_checkpoint_is_the_default_and_passes_its_checksum(monkeypat
     assert weights.locate("sda_default", verify=True).checksum == "ok"
     ckpt = load_any(path)
     assert ckpt.config.img_size == (128, 96) and ckpt.config.base_channels == 16
-    assert sum(ckpt.n_parameters().values()) == 4_517_220
+    assert sum(ckpt.n_parameters().values()) == 4_566_724  # sda-small plus emotion codes and the mask channel
     assert "train-generator" in ckpt.source
     monkeypatch.setenv("FAKEBENCH_WEIGHTS", str(tmp_path))  # package data stays a candidate after these folders
     assert find_checkpoint() == weights.BUNDLED_DIR / "sda-default"

@@ -45,11 +45,11 @@ BUNDLED_SHA256 = SDA_DEFAULT.bundled_sha256
 
 SELF_TRAINED_SOURCE = "fakebench train-generator"  # how run.py names the checkpoints it writes
 BUNDLED_NOTE = (
-    "the sda checkpoint shipped with fakebench is not a model of real talking faces: it was trained on 64 clips that "
-    "fakebench's warp generator made from 2 photos (astronaut, grace_hopper) speaking espeak-ng English (see "
-    "fakebench/data/weights/MODEL_CARD.md); on other faces expect speckled texture and a lost identity (dlib "
-    "distance about 0.8 to the photo; warp about 0.2). For real faces convert an original release: fakebench "
-    "weights convert grid.dat -o DIR, then --checkpoint DIR"
+    "the sda checkpoint shipped with fakebench is not a model of real talking faces: it was trained on 226 clips that "
+    "fakebench's warp generator made from 2 photos (astronaut, grace_hopper, 12 looks each, with emotions) speaking "
+    "espeak-ng English (see fakebench/data/weights/MODEL_CARD.md); it keeps the photo's identity (it draws only "
+    "what changes), but on faces unlike its two training people the lips barely move. For real faces convert an "
+    "original release: fakebench weights convert grid.dat -o DIR, then --checkpoint DIR"
 )
 
 
