@@ -169,12 +169,7 @@ def make_run(folder: Path, *, tables: frozenset[str] | set[str] = ALL_TABLES, sy
             writer.write_many(_scores(rows, rng))
         scores = pd.DataFrame(read_table(scores_path)[0])
         if "evaluation" in tables:
-            out = []
-            for (det, pert), part in scores.groupby(["detector", "perturbation"], sort=True):
-                table = per_generator(part, n_boot=200, seed=seed)
-                table.insert(0, "perturbation", pert)
-                table.insert(0, "detector", det)
-                out += table.to_dict("records")
+            out = _per_detector(scores, per_generator, seed)
             for r in out:
                 r["notes"] = "; ".join(r["notes"]) if isinstance(r["notes"], list) else (r["notes"] or "")
             write_table(ev / "evaluation.parquet", out,
@@ -183,12 +178,7 @@ def make_run(folder: Path, *, tables: frozenset[str] | set[str] = ALL_TABLES, sy
                 asked = {r["clip_id"]: (r["emotion"], r["emotion_intensity"]) for r in rows}
                 scores["emotion"] = [asked[c][0] for c in scores["clip_id"]]
                 scores["emotion_intensity"] = [asked[c][1] for c in scores["clip_id"]]
-                by_emotion = []
-                for (det, pert), part in scores.groupby(["detector", "perturbation"], sort=True):
-                    table = per_emotion(part, n_boot=200, seed=seed)
-                    table.insert(0, "perturbation", pert)
-                    table.insert(0, "detector", det)
-                    by_emotion += table.to_dict("records")
+                by_emotion = _per_detector(scores, per_emotion, seed)
                 for r in by_emotion:
                     r["notes"] = "; ".join(r["notes"])
                 write_table(ev / "per_emotion.parquet", by_emotion, Provenance.make("per_emotion", config=config))
@@ -234,3 +224,15 @@ def make_run(folder: Path, *, tables: frozenset[str] | set[str] = ALL_TABLES, sy
     }
     (folder / "run.json").write_text(json.dumps(info, indent=1))
     return folder
+
+
+def _per_detector(scores, table_of, seed: int) -> list[dict]:
+    """``table_of`` (per_generator or per_emotion) of each detector x perturbation's scores, as fakebench.detection
+    writes them: one record per row, led by the detector and the perturbation."""
+    out = []
+    for (det, pert), part in scores.groupby(["detector", "perturbation"], sort=True):
+        table = table_of(part, n_boot=200, seed=seed)
+        table.insert(0, "perturbation", pert)
+        table.insert(0, "detector", det)
+        out += table.to_dict("records")
+    return out
