@@ -1,6 +1,6 @@
 """The expression metric on warp's emotional fakes (confusion matrices) and on real photos.
 
-    python benchmarks/expression.py [--real-faces DIR] [--no-record]
+    python benchmarks/expression.py [--real-faces DIR] [--real-av DIR] [--no-record]
 
 Fakes: the two bundled photos (astronaut, grace_hopper) as `fakebench generate --image` animates them (whole
 photo, default max_side), two sentences in two espeak voices, each of the 6 emotions at intensities 0.6 and 0.9
@@ -14,6 +14,11 @@ metric says of each photo in DIR/photos without a reference, beside the labels o
 smile broadly; Bieber, audrey, cage2, walter2 and obama4 are neutral; the others are unlabelled or slight
 smiles), and the check of the population norms: the five neutral photos' features against the norms, in units
 of the norms' spread.
+
+Real clips, when the folders exist (DIR/video of real_faces and ../shared/data/real_av): the registered metric
+without a reference, as `fakebench measure CLIP --metrics expression` reads them. The 19 real_av speakers talk
+with mostly neutral faces (they are also where the population norms come from: in-sample); the real_faces videos
+pose expressions for part of their length (a per-clip reading is the median face).
 
 Prints the tables and writes benchmarks/results/expression.json (unless --no-record).
 """
@@ -33,6 +38,7 @@ import numpy as np
 
 RESULTS = Path(__file__).parent / "results" / "expression.json"
 DEFAULT_REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real_faces"
+DEFAULT_REAL_AV = DEFAULT_REAL.parent / "real_av"
 PHOTOS = ("astronaut", "grace_hopper")
 SENTENCES = (("Place blue at F two now, please.", "en-us"), ("A photo can talk and sing, and smile.", "en-gb"))
 INTENSITIES = (0.6, 0.9)
@@ -147,6 +153,25 @@ def real_photos(folder: Path) -> dict[str, Any]:
             "norm_check_on_neutral_photos": check}
 
 
+def real_clips(folders: list[Path]) -> dict[str, Any]:
+    """The registered metric, without a reference, on every real video in the folders."""
+    from fakebench.media import VIDEO_EXTENSIONS
+    from fakebench.metrics.measure import measure_clips
+
+    paths = sorted(p for folder in folders if folder.is_dir() for p in folder.iterdir()
+                   if p.suffix.lower() in VIDEO_EXTENSIONS)
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path, row in zip(paths, measure_clips(paths, ["expression"]), strict=True):
+            rows.append({"clip": f"{path.parent.name}/{path.name}", **_result(row)})
+    counts: dict[str, dict[str, int]] = {}
+    for r in rows:
+        folder = counts.setdefault(r["clip"].split("/")[0], {})
+        folder[str(r["emotion"])] = folder.get(str(r["emotion"]), 0) + 1
+    return {"rows": rows, "emotions_per_folder": counts}
+
+
 def print_tables(record: dict[str, Any]) -> None:
     from fakebench.metrics.expression import EMOTIONS
 
@@ -178,11 +203,19 @@ def print_tables(record: dict[str, Any]) -> None:
         for f, c in real["norm_check_on_neutral_photos"].items():
             print(f"{f:18s} norm {c['norm']:.3f}  photos' mean {c['neutral_photos_mean']:.3f}  "
                   f"mean-norm {c['mean_minus_norm_in_spreads']:+.2f}  largest {c['max_abs_in_spreads']:.2f}")
+    clips = record.get("real_clips")
+    if clips:
+        print(f"\nreal clips, no reference: {clips['emotions_per_folder']}")
+        for r in clips["rows"]:
+            aus = " ".join(f"{k[2:]}={v:.2f}" for k, v in r["aus"].items() if v >= 0.05)
+            print(f"{r['clip'][:50]:51s}{str(r['emotion']):>11s}{r['confidence'] or 0:7.2f}  {aus}"
+                  + (f"  error: {r['error']}" if "error" in r else ""))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--real-faces", type=Path, default=DEFAULT_REAL)
+    parser.add_argument("--real-av", type=Path, default=DEFAULT_REAL_AV)
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
@@ -203,6 +236,8 @@ def main() -> None:
     }
     if (args.real_faces / "photos").is_dir():
         record["real_faces"] = real_photos(args.real_faces)
+    if (args.real_faces / "video").is_dir() or args.real_av.is_dir():
+        record["real_clips"] = real_clips([args.real_av, args.real_faces / "video"])
     record["load_average"][1] = round(os.getloadavg()[0], 2)
     print_tables(record)
     if not args.no_record:

@@ -431,20 +431,24 @@ def measure_one(job: MeasureJob) -> dict[str, Any]:
     """The metrics row of one clip (a `run_tasks` task: module level, picklable in and out)."""
     from fakebench.io import to_jsonable
     from fakebench.metrics.measure import measure_clips
+    from fakebench.metrics.registry import get_metric
     from fakebench.samples import Sample
 
     sample = Sample.from_path(job.path, clip_id=job.clip_id)
-    wanted = [m for m in job.metrics if m != "identity" or job.reference is not None]
+    specs = {m: get_metric(m, "clip") for m in job.metrics}
+    wanted = [m for m, spec in specs.items() if not spec.needs_reference or job.reference is not None]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each row keeps its metrics' warnings
-        row = next(iter(measure_clips([sample], wanted, reference=job.reference)))
+        row = next(iter(measure_clips([sample], wanted, reference=job.reference,
+                                      reference_for=[m for m in wanted if specs[m].source_reference])))
     sample.release()
     return to_jsonable({"clip_id": job.clip_id, **job.fields, **row})
 
 
 def stage_metrics(config: BenchConfig, output: Path, progress: Progress) -> dict[str, Any]:
-    """Per-clip metrics of every clip, each fake against its real source clip (identity, PSNR/SSIM/LMD), on the
-    config's executor; each clip's row is kept as it finishes, so a killed run resumes where it stopped."""
+    """Per-clip metrics of every clip, each fake against its real source clip (identity, PSNR/SSIM/LMD; a metric
+    registered with ``source_reference=False`` measures every clip alike, without one), on the config's executor;
+    each clip's row is kept as it finishes, so a killed run resumes where it stopped."""
     from fakebench.execution import ResumeState, Task, run_tasks
     from fakebench.tables import Provenance, write_table
 

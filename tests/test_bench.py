@@ -179,6 +179,9 @@ def test_fakes_made_with_emotions_are_evaluated_per_emotion(tiny_run, tmp_path):
     assert warp["emotion"].notna().all() and manifest[manifest["generator"] != "warp"]["emotion"].isna().all()
     metrics = pd.DataFrame(read_table(tmp_path / "run" / "metrics.parquet")[0])
     assert metrics["expression_emotion"].notna().all() and len(metrics) == len(manifest)
+    # real and fake clips read alike (population norms), not the fakes against their source clips
+    assert (metrics["expression_neutral"] == "population norms").all()
+    assert metrics.loc[metrics["label"] == "fake", "reference"].notna().all()
 
     test = manifest[manifest["split"] == "test"]
     fakes = test[test["label"] == "fake"]

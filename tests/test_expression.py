@@ -9,6 +9,7 @@ the photo as the reference.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from functools import cache
 
 import numpy as np
@@ -251,6 +252,48 @@ def test_expression_is_a_registered_per_clip_metric():
     assert {"au01", "au02", "au04", "au05", "au06", "au07", "au09", "au10", "au12", "au15", "au20", "au26"} <= \
         set(spec.keys)
     assert "expression: facial action units" in describe("clip")
+
+
+def test_without_a_reference_the_registered_metric_discounts_the_population_spread(faces, fakes):
+    """`measure` without --reference reads a clip exactly as `expression_metrics` does with the population norms,
+    the spread between people counted as noise (a regression: the registered metric once passed the norms as if
+    they were a reference photo, and read 0 of 19 real speakers as neutral)."""
+    for photo, emotion in (("grace_hopper", "neutral"), ("astronaut", "happy")):
+        out, track = fakes(photo, emotion, 0.9)
+        row = _measure((out, track))
+        direct = ex.expression_metrics(track)
+        assert row["expression_neutral"] == "population norms"
+        assert {k: row[k] for k in direct} == direct
+        undiscounted = ex.expression_metrics(track, neutral=dict(ex.POPULATION_NORMS))  # the old path
+        assert sum(row[f"au{au:02d}"] for au in ex.FITTED) < sum(undiscounted[f"au{au:02d}"] for au in ex.FITTED)
+
+
+def test_without_a_reference_a_face_shape_alone_reads_neutral_and_a_full_expression_reads_as_itself():
+    """Model faces of unknown shape: feature deviations drawn with the population's spread (and jitter), alone and
+    on top of each emotion's AUs at full intensity (warp's AU mix), fitted against the norms."""
+    rng = np.random.default_rng(0)
+    shapes = rng.normal(size=(200, len(ex.FEATURES))) * ex._feature_noise(population=True)
+    sig = ex.signatures()
+
+    def readings(delta: np.ndarray) -> Counter:
+        fitted = ex.fit_population_aus(delta, sig)
+        return Counter(ex.classify({**{au: float(a[ex.FITTED.index(au)]) for au in ex.FITTED},
+                                    7: float(a[ex.FITTED.index(6)])})[0] for a in fitted)
+
+    alone = readings(shapes)
+    assert alone["neutral"] >= 0.88 * len(shapes), alone  # a one-sided 5 % test per AU: 96 % measured
+    face = ex._neutral_face()
+    base = ex.expression_features(face)
+    for emotion in EMOTIONS:
+        moved = ex.expression_features(ex.apply_aus(face, {au: share for au, share in EMOTION_AUS[emotion].items()
+                                                           if au != 26}))
+        read = readings(shapes + np.array([float(moved[f] - base[f]) for f in ex.FEATURES]))
+        emotional = Counter({e: n for e, n in read.items() if e != "neutral"})
+        assert emotional.most_common(1)[0][0] == emotion, (emotion, read)
+        assert read[emotion] >= 0.15 * len(shapes), (emotion, read)  # sad, the weakest, measured 26 %
+    smiles = readings(shapes + np.array([float(ex.expression_features(ex.apply_aus(face, EMOTION_AUS["happy"]))[f]
+                                               - base[f]) for f in ex.FEATURES]))
+    assert smiles["happy"] >= 0.8 * len(shapes), smiles  # a full smile stands out of most face shapes: 92 %
 
 
 def test_without_a_reference_the_astronaut_photo_reads_as_the_smile_it_is(astronaut):

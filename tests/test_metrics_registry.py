@@ -15,6 +15,9 @@ def test_every_metric_is_registered_per_clip_or_per_set():
     assert all(s.per == "clip" for s in clip.values()) and all(s.per == "set" for s in per_set.values())
     assert clip["identity"].needs_reference and clip["quality"].reference == "optional"
     assert not clip["sync"].needs_reference and "syncnet_v2" in clip["sync"].weights
+    # a corpus run gives fakes their source clip as the reference, except to expression (real clips have none)
+    assert clip["identity"].source_reference and clip["quality"].source_reference
+    assert not clip["expression"].source_reference
     assert per_set["fid"].weights == ("inception_fid",) and "fid" in per_set["fid"].keys
     # FID, KID and fd_dlib share one function (one pass over the Inception features); identity has its own
     assert per_set["fid"].fn is per_set["kid"].fn is per_set["fd_dlib"].fn is not per_set["identity"].fn

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ def measure_clips(clips: Iterable[Sample | str | os.PathLike], metrics: Sequence
                   syncnet_weights: str | os.PathLike | None = None,
                   facenet_weights: str | os.PathLike | None = None,
                   weights: Mapping[str, str | os.PathLike | None] | None = None,
-                  device: str | None = None) -> Iterator[dict]:
+                  device: str | None = None, reference_for: Collection[str] | None = None) -> Iterator[dict]:
     """One flat row per clip (a Sample or a path): its metrics, the analysis it used, and `<metric>_error` for a
     metric that failed.
 
@@ -57,13 +58,15 @@ def measure_clips(clips: Iterable[Sample | str | os.PathLike], metrics: Sequence
     does not apply to a clip records why as `<metric>_skipped` (sync on a visual-only clip, one without any
     audio track: ``sync_skipped: "no audio track"``); a skip is not a failure. ``weights``
     gives weights files by name (`fakebench.weights.KNOWN_WEIGHTS`); ``syncnet_weights`` and ``facenet_weights``
-    are the two the command line takes.
+    are the two the command line takes. ``reference_for``: the metrics the reference is given to (default all);
+    the others measure as if none were given.
     """
     specs = [get_metric(name, "clip") for name in metrics]
     ref = load_reference(reference) if reference is not None and not isinstance(reference, Reference) \
         else reference
     given = {"syncnet_v2": syncnet_weights, "facenet_vggface2": facenet_weights, **(weights or {})}
     ctx = MetricContext(reference=ref, weights={k: v for k, v in given.items() if v is not None}, device=device)
+    no_ref = replace(ctx, reference=None)
     for sample, made_here in _as_samples(clips):
         row: dict[str, Any] = {"clip": sample.name}
         try:
@@ -79,7 +82,7 @@ def measure_clips(clips: Iterable[Sample | str | os.PathLike], metrics: Sequence
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    row |= spec.fn(sample, ctx)
+                    row |= spec.fn(sample, ctx if reference_for is None or spec.name in reference_for else no_ref)
                 for w in caught:
                     row.setdefault("warnings", []).append(f"{spec.name}: {w.message}")
             except FakebenchError as e:

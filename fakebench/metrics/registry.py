@@ -49,6 +49,9 @@ class MetricSpec:
     weights: tuple[str, ...] = ()  # KNOWN_WEIGHTS names the metric uses when they are found
     keys: tuple[str, ...] = ()  # the main keys it writes (more may follow: *_skipped, *_model, notes)
     description: str = ""
+    # A corpus run measures each fake against its real source clip; False: every clip, real or fake, without a
+    # reference, where a source-clip reference would make the groups incomparable (real clips have none)
+    source_reference: bool = True
 
     @property
     def needs_reference(self) -> bool:
@@ -108,13 +111,15 @@ def _registry(per: Per) -> Registry:
 
 
 def register_metric(name: str, *, per: Per, reference: ReferenceUse = "none", weights: Sequence[str] = (),
-                    keys: Sequence[str] = (), description: str = "") -> Callable[[Callable], Callable]:
+                    keys: Sequence[str] = (), description: str = "",
+                    source_reference: bool = True) -> Callable[[Callable], Callable]:
     """Decorator: register ``fn`` as metric ``name`` (per clip or per set). A name is unique per kind."""
     registry = _registry(per)
 
     def decorate(fn: Callable) -> Callable:
         registry.register(name)(MetricSpec(name=name, fn=fn, per=per, reference=reference, weights=tuple(weights),
-                                           keys=tuple(keys), description=description))
+                                           keys=tuple(keys), description=description,
+                                           source_reference=source_reference))
         return fn
 
     return decorate

@@ -304,11 +304,11 @@ def _expression_rows(frame: pd.DataFrame | None, order: list[str], identities: p
             mean, low, high, _ = mean_ci(part.tolist(), identities[part.index].tolist(), seed=seed)
             cells.append(fmt_ci(mean, low, high, 2))
         rows.append([f"{au.upper()} {AU_NAMES[int(au[2:])]} (mean)", *cells])
-    note = ("Expression (the expression metric, on each clip's face against its real source clip, or population "
-            "norms for real clips): the measured emotion's shares per group, and action-unit intensities on FACS's "
-            "0-1 scale (0.2 a trace, 0.6 marked, 1 maximal). AU12 (smile) and AU04 (frown) are always shown, with "
-            f"the {EXPRESSION_EXTRA_AUS} other AUs most active in some group and AU26 (jaw drop, which speech moves "
-            "too); metrics.parquet holds all 13.")
+    note = ("Expression (the expression metric, on every clip's face alike, real or fake, against population "
+            "norms of real talking faces): the measured emotion's shares per group, and action-unit intensities on "
+            "FACS's 0-1 scale (0.2 a trace, 0.6 marked, 1 maximal). AU12 (smile) and AU04 (frown) are always shown, "
+            f"with the {EXPRESSION_EXTRA_AUS} other AUs most active in some group and AU26 (jaw drop, which speech "
+            "moves too); metrics.parquet holds all 13.")
     if any(groups[g]["as_asked"] is not None for g in order):
         note += (" \"As asked\": the share of fakes whose measured emotion is the one the manifest says they were "
                  "made with.")
