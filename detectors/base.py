@@ -41,6 +41,16 @@ CONFIG_FILE = "detector.json"
 STATE_FILE = "state.npz"
 LABELS = {"real": 0, "fake": 1}
 OK = "ok"
+CORPUS_CHECK = "corpus_check"
+
+
+def corpus_checks() -> list[str]:
+    """The registered detectors whose role is `CORPUS_CHECK` (fakebench has one: the metadata probe)."""
+    return [name for name, cls in DETECTORS.registered().items() if getattr(cls, "role", "") == CORPUS_CHECK]
+
+
+def is_corpus_check(name: str) -> bool:
+    return name in DETECTORS and getattr(DETECTORS.get(name), "role", "") == CORPUS_CHECK
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,15 @@ class DetectorBase:
     description: ClassVar[str] = ""
     needs: ClassVar[tuple[str, ...]] = ()  # "face", "audio": what a clip must have to be scored
     options: ClassVar[tuple[Option, ...]] = ()
+    # "detector", or "corpus_check": a probe of the corpus rather than of the manipulation (one that reads only
+    # metadata). An evaluation fits the corpus check when it is not given one, reads its AUC as a verdict on the
+    # corpus (`rank_features` says which feature carries it), and reports keep it apart from the detectors.
+    role: ClassVar[str] = "detector"
+
+    @classmethod
+    def rank_features(cls, samples: Sequence[Sample]) -> list[tuple[str, float]]:
+        """A corpus check's features with each one's own AUC on these clips, strongest first; [] for a detector."""
+        return []
 
     def __init__(self, **options: Any) -> None:
         self.config = validate_options(self.name, self.options, options)
@@ -270,7 +289,9 @@ class LinearProbe:
 
     def p_fake(self, x: np.ndarray) -> np.ndarray:
         logit = self.contributions(x).sum(axis=-1) + self.arrays["intercept"][0]
-        return 1.0 / (1.0 + np.exp(-logit))
+        from scipy.special import expit
+
+        return expit(logit)  # 1 / (1 + e^-logit) without overflow for a far-out clip
 
     @property
     def fitted(self) -> bool:

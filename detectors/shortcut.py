@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from fakebench.detectors.base import Finding, LinearDetector, labels_of, register
+from fakebench.detectors.base import CORPUS_CHECK, Finding, LinearDetector, labels_of, register
 from fakebench.errors import FakebenchError
 from fakebench.samples import Sample
 
@@ -115,6 +115,11 @@ class ShortcutProbe(LinearDetector):
                                   "sample rate, codec): a corpus it can separate has a shortcut")
     needs: ClassVar[tuple[str, ...]] = ()
     features: ClassVar[tuple[str, ...]] = FEATURES
+    role: ClassVar[str] = CORPUS_CHECK
+
+    @classmethod
+    def rank_features(cls, samples: Sequence[Sample]) -> list[tuple[str, float]]:
+        return shortcut_features(samples)
 
     def features_of(self, sample: Sample) -> np.ndarray:
         values = metadata_features(sample)

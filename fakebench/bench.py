@@ -575,12 +575,12 @@ def stage_cross_generator(config: BenchConfig, output: Path, progress: Progress)
     import pandas as pd
 
     from fakebench.detection import keep_generators, train_detector
-    from fakebench.detectors.base import DetectorBase
+    from fakebench.detectors.base import DetectorBase, is_corpus_check
     from fakebench.evaluation import evaluate_scores
     from fakebench.tables import Provenance, write_table
 
     generators = [g.name for g in config.generators]
-    names = [n for n in config.detectors if n != "shortcut"]
+    names = [n for n in config.detectors if not is_corpus_check(n)]
     if not config.evaluation.cross_generator or len(generators) < 2 or not names:
         return {"skipped": "cross_generator is off or fewer than two generators"}
     corpus = _corpus(output)
@@ -626,16 +626,17 @@ def stage_evidence(config: BenchConfig, output: Path) -> dict[str, Any]:
     import pandas as pd
 
     from fakebench.detection import detect_clips, load_detectors
+    from fakebench.detectors.base import is_corpus_check
     from fakebench.tables import Provenance, read_table, write_table
 
     scores_path = output / "evaluation" / "scores.parquet"
     if not scores_path.is_file():
         return {"skipped": "no scores"}
     scores = pd.DataFrame(read_table(scores_path)[0])
-    scores = scores[(scores["perturbation"] == "none") & (scores["detector"] != "shortcut")]
+    scores = scores[(scores["perturbation"] == "none") & ~scores["detector"].map(is_corpus_check)]
     corpus = _corpus(output)
     by_id = {s.clip_id: s for s in corpus.samples(split=config.evaluation.split)}
-    detectors = load_detectors([output / "detectors" / n for n in config.detectors if n != "shortcut"])
+    detectors = load_detectors([output / "detectors" / n for n in config.detectors if not is_corpus_check(n)])
     rows = []
     scores["label"] = scores["label"].map(lambda v: "fake" if v in (1, "fake") else "real")  # stored as 0/1
     for name, part in scores.groupby("detector", sort=True):

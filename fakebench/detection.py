@@ -25,11 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from fakebench.detectors.base import DETECTORS, OK, DetectorBase, corpus_hash, read_description
+from fakebench.detectors.base import (
+    CORPUS_CHECK,
+    DETECTORS,
+    OK,
+    DetectorBase,
+    corpus_checks,
+    corpus_hash,
+    read_description,
+)
 from fakebench.errors import ConfigError, FakebenchError
 from fakebench.samples import Sample
 
-SHORTCUT = "shortcut"
 # Default detectors, fitted by fakebench on its own demo corpus and shipped as package data (see the MODEL_CARD.md
 # there): `detect` uses them when no --detector is given.
 DEFAULT_DETECTORS = Path(__file__).resolve().parent / "data" / "detectors"
@@ -95,11 +102,11 @@ def evaluate_detectors(detectors: dict[str, DetectorBase], samples: Sequence[Sam
                        progress: Callable[[int, int], None] | None = None) -> EvaluationRun:
     """Score ``samples`` with each detector under no perturbation and each of ``perturbations``; write
     OUTPUT/scores.parquet (resumable) and OUTPUT/evaluation.parquet. Clips a detector cannot score are listed in
-    ``failures`` with the reason, not dropped silently. ``shortcut_fit`` = (train, val): the shortcut probe is
-    fitted on them when not given, and each detector's decision threshold is chosen on val (never on test)."""
+    ``failures`` with the reason, not dropped silently. ``shortcut_fit`` = (train, val): the corpus check (the
+    detector registered with the role "corpus_check": the metadata shortcut probe) is fitted on them when not
+    given, and each detector's decision threshold is chosen on val (never on test)."""
     import pandas as pd
 
-    from fakebench.detectors.shortcut import ShortcutProbe, shortcut_features
     from fakebench.evaluation import ScoreWriter, per_generator
     from fakebench.perturb import apply
     from fakebench.tables import Provenance, write_table
@@ -107,11 +114,12 @@ def evaluate_detectors(detectors: dict[str, DetectorBase], samples: Sequence[Sam
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     detectors = dict(detectors)
-    if not any(isinstance(d, ShortcutProbe) for d in detectors.values()):
+    checks = [k for k, d in detectors.items() if d.role == CORPUS_CHECK]
+    if not checks and corpus_checks():
         train, val = shortcut_fit
-        labels = {s.label for s in train}
-        if labels == {"real", "fake"}:
-            detectors[SHORTCUT] = ShortcutProbe().fit(list(train), list(val))
+        checks = corpus_checks()[:1]
+        if {s.label for s in train} == {"real", "fake"}:
+            detectors[checks[0]] = DETECTORS.create(checks[0]).fit(list(train), list(val))
     variants = [("none", 0), *perturbations]
     config = {"detectors": sorted(detectors), "perturbations": [f"{n}:{lv}" for n, lv in perturbations],
               "clips": corpus_hash(samples)}
@@ -161,7 +169,7 @@ def evaluate_detectors(detectors: dict[str, DetectorBase], samples: Sequence[Sam
         table.insert(0, "detector", key)
         rows += table.to_dict("records")
     frame = pd.DataFrame(rows)
-    shortcut = _shortcut_verdict(frame, samples, shortcut_features)
+    shortcut = _shortcut_verdict(frame, samples, checks[0] if checks else None)
     if len(frame):
         frame["notes"] = frame["notes"].apply(lambda v: "; ".join(v) if isinstance(v, list | tuple) else (v or ""))
     evaluation_path = write_table(output / "evaluation.parquet", frame.to_dict("records"),
@@ -222,18 +230,23 @@ def validation_thresholds(detectors: dict[str, DetectorBase], val: Sequence[Samp
     return out
 
 
-def _shortcut_verdict(frame: Any, samples: Sequence[Sample], features: Callable) -> dict[str, Any]:
-    row = frame[(frame.get("detector") == SHORTCUT) & (frame.get("perturbation") == "none")
+def _shortcut_verdict(frame: Any, samples: Sequence[Sample], check: str | None) -> dict[str, Any]:
+    """The corpus check's verdict: a shortcut is found when its AUC's interval excludes 0.5."""
+    if check is None:
+        return {"ran": False, "why": "no corpus check (metadata probe) is registered"}
+    row = frame[(frame.get("detector") == check) & (frame.get("perturbation") == "none")
                 & (frame.get("generator") == "all")] if len(frame) else frame
     if not len(row):
-        return {"ran": False, "why": "the shortcut probe could not be fitted (the train split lacks real or fake)"}
+        return {"ran": False, "detector": check,
+                "why": "the shortcut probe could not be fitted (the train split lacks real or fake)"}
     r = row.iloc[0]
     low, high = r.get("auc_ci_low"), r.get("auc_ci_high")
     found = bool(low is not None and np.isfinite(low) and (low > 0.5 or high < 0.5))
-    verdict = {"ran": True, "auc": r.get("auc"), "auc_ci_low": low, "auc_ci_high": high, "found": found}
+    verdict = {"ran": True, "detector": check, "auc": r.get("auc"), "auc_ci_low": low, "auc_ci_high": high,
+               "found": found}
     if low is None or not np.isfinite(low):
         verdict["why"] = "no confidence interval (too few identities): no verdict"
-    ranked = features([s for s in samples if s.label in ("real", "fake")])
+    ranked = DETECTORS.get(check).rank_features([s for s in samples if s.label in ("real", "fake")])
     if ranked:
         verdict["carrier"], verdict["carrier_auc"] = ranked[0]
     return verdict

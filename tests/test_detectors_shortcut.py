@@ -118,3 +118,26 @@ def test_the_probe_finds_no_shortcut_in_fakebenchs_own_demo_corpus(tmp_path):
                              shortcut_fit=(corpus.samples(split="train"), corpus.samples(split="val")))
     assert run.shortcut["ran"] and not run.shortcut["found"], run.shortcut
     assert run.shortcut["auc_ci_low"] <= 0.5 <= run.shortcut["auc_ci_high"]
+
+
+def test_a_linear_probe_scores_a_far_out_clip_without_overflow():
+    import warnings
+
+    from fakebench.detectors.base import LinearProbe
+
+    probe = LinearProbe({"median": np.zeros(1), "mean": np.zeros(1), "scale": np.ones(1), "coef": np.ones(1),
+                         "intercept": np.zeros(1)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e^1000 overflowed, with a warning, in the demo
+        p = probe.p_fake(np.array([[-1000.0], [0.0], [1000.0]]))
+    assert p.tolist() == [0.0, 0.5, 1.0]
+
+
+def test_the_metadata_probe_is_known_by_its_role_not_its_name():
+    """Core code finds the corpus check through the registry (role "corpus_check"), never by the name "shortcut"."""
+    from fakebench.detectors.base import CORPUS_CHECK, corpus_checks, is_corpus_check
+
+    assert corpus_checks() == ["shortcut"] and ShortcutProbe.role == CORPUS_CHECK
+    assert is_corpus_check("shortcut") and not is_corpus_check("sync") and not is_corpus_check("no-such-detector")
+    assert all(DETECTORS.get(n).role == "detector" for n in DETECTORS.names() if n != "shortcut")
+    assert DetectorBase.rank_features([]) == []

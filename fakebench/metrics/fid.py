@@ -226,7 +226,9 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
 
     d^2 = ||mu1 - mu2||^2 + Tr(sigma1) + Tr(sigma2) - 2 Tr(sqrtm(sigma1 sigma2)). When the square
     root of the product is not finite, eps is added to both diagonals and it is taken again; an
-    imaginary part on its diagonal above 1e-3 is an error, a smaller one is numerical noise.
+    imaginary part on its diagonal above 1e-3 is an error, a smaller one is numerical noise. A squared distance
+    is never negative: rounding below 0 (identical sets give about -1e-8) returns 0, where pytorch-fid would
+    return the rounding.
     """
     mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
     sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
@@ -244,7 +246,7 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             raise ValueError(f"Imaginary component {np.max(np.abs(covmean.imag))}")
         covmean = covmean.real
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+    return max(0.0, float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean)))
 
 
 def _sqrtm(a: np.ndarray) -> np.ndarray:

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fakebench.detectors.base import corpus_checks
 from fakebench.report.load import Run
 from fakebench.report.model import Figure, Item, Text, slug
 from fakebench.report.numbers import fmt_ci, number
 
-SHORTCUT_DETECTOR = "shortcut"
 NOT_RUN = "not run"
 # Per-clip metric keys (as `fakebench measure` writes them), in the order the report shows them, with labels.
 METRIC_LABELS = {
@@ -83,8 +83,14 @@ def figure_item(run: Run, name: str, png: bytes, caption: str) -> Figure:
     return Figure(file=f"{slug(run.name)}-{name}.png", png=png, caption=caption, alt=f"{run.name}: {caption}")
 
 
+def is_detector(names: pd.Series) -> pd.Series:
+    """True where a table's detector column names a detector, not a corpus check (the metadata shortcut probe,
+    whose verdict has its own section)."""
+    return ~names.astype(str).isin(corpus_checks())
+
+
 def detectors_of(frame: pd.DataFrame) -> list[str]:
-    return sorted(d for d in frame["detector"].astype(str).unique() if d != SHORTCUT_DETECTOR)
+    return sorted(frame.loc[is_detector(frame["detector"]), "detector"].astype(str).unique())
 
 
 def labels01(labels: pd.Series) -> np.ndarray:

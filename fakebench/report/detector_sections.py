@@ -11,12 +11,12 @@ import pandas as pd
 from fakebench.report import figures
 from fakebench.report.common import (
     NOT_RUN,
-    SHORTCUT_DETECTOR,
     ci_cell,
     detectors_of,
     figure_item,
     generator_mask,
     group_order,
+    is_detector,
     labels01,
     missing,
 )
@@ -31,7 +31,7 @@ def _clean(run: Run) -> pd.DataFrame | None:
     if run.evaluation is None or not len(run.evaluation):
         return None
     ev = run.evaluation
-    clean = ev[(ev["perturbation"].astype(str) == "none") & (ev["detector"].astype(str) != SHORTCUT_DETECTOR)]
+    clean = ev[(ev["perturbation"].astype(str) == "none") & is_detector(ev["detector"])]
     return clean if len(clean) else None
 
 
@@ -40,7 +40,7 @@ def _clean_scores(run: Run) -> pd.DataFrame | None:
         return None
     s = run.scores
     pert = s["perturbation"].astype(str) if "perturbation" in s.columns else pd.Series("none", index=s.index)
-    clean = s[(pert == "none") & (s["detector"].astype(str) != SHORTCUT_DETECTOR)]
+    clean = s[(pert == "none") & is_detector(s["detector"])]
     return clean if len(clean) else None
 
 
@@ -58,7 +58,7 @@ def per_emotion_table(run: Run) -> list[Item]:
     table = run.per_emotion
     if table is None or not len(table):
         return []
-    clean = table[(table["perturbation"].astype(str) == "none") & (table["detector"].astype(str) != SHORTCUT_DETECTOR)]
+    clean = table[(table["perturbation"].astype(str) == "none") & is_detector(table["detector"])]
     if not len(clean):
         return []
     emotions = list(dict.fromkeys(clean["emotion"].astype(str)))  # as evaluation wrote them: neutral, happy, ...
@@ -221,7 +221,7 @@ def robustness_section(run: Run, palette: dict[str, str]) -> list[Item]:
     if run.evaluation is None or not len(run.evaluation):
         return missing(run, EVALUATION)
     ev = run.evaluation
-    ev = ev[(ev["generator"].astype(str) == "all") & (ev["detector"].astype(str) != SHORTCUT_DETECTOR)]
+    ev = ev[(ev["generator"].astype(str) == "all") & is_detector(ev["detector"])]
     tags = sorted(t for t in ev["perturbation"].astype(str).unique() if t != "none")
     parsed = {t: _level(t) for t in tags}
     names = sorted({p[0] for p in parsed.values() if p})

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from fakebench.detectors.base import corpus_checks
 from fakebench.report import figures
 from fakebench.report.clip_sections import distributions_section, frames_section, worst_section
-from fakebench.report.common import SHORTCUT_DETECTOR, groups_of
+from fakebench.report.common import groups_of
 from fakebench.report.detector_sections import calibration_section, cross_section, detectors_section, robustness_section
 from fakebench.report.load import Run
 from fakebench.report.model import Block, Item, Section
@@ -57,4 +58,4 @@ def _palette(runs: list[Run]) -> dict[str, str]:
             if frame is not None and "detector" in frame.columns:
                 detectors |= {str(d) for d in frame["detector"]}
     generators -= {"real", "all"}
-    return figures.palette(sorted(generators), sorted(detectors - {SHORTCUT_DETECTOR}))
+    return figures.palette(sorted(generators), sorted(detectors - set(corpus_checks())))
