@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -239,6 +240,39 @@ def clip_log_loss(labels: np.ndarray, p: np.ndarray) -> float:
         return 0.0
     q = np.clip(p[ok], 1e-7, 1 - 1e-7)
     return float(-np.mean(labels[ok] * np.log(q) + (1 - labels[ok]) * np.log(1 - q)))
+
+
+def train_by_validation(network: Any, run_epoch: Callable[[], None], validate: Callable[[], np.ndarray],
+                        y_val: np.ndarray, *, epochs: int, patience: int) -> dict[str, Any]:
+    """Train a torch ``network`` epoch by epoch (``run_epoch``: one pass over the training data) and keep the epoch
+    whose validation clips (``validate``: their P(fake)) score the best AUC, a tie (a small validation split
+    saturates at 1.0) going to the lower log loss; stop after ``patience`` epochs without a better one. Without a
+    validation AUC to choose by, the last epoch. Returns the history (best epoch, epochs run, AUC per epoch) and
+    leaves the network in eval mode with the chosen weights."""
+    best: tuple[tuple[float, float], int, dict] | None = None
+    aucs: list[float] = []
+    since_best = 0
+    for epoch in range(epochs):
+        network.train()
+        run_epoch()
+        p_val = validate()
+        auc = clip_auc(y_val, p_val)
+        aucs.append(auc)
+        score = (auc if math.isfinite(auc) else -math.inf, -clip_log_loss(y_val, p_val))
+        if best is None or score[0] > best[0][0] + 1e-9 or (abs(score[0] - best[0][0]) <= 1e-9 and
+                                                              score[1] > best[0][1] + 1e-9):
+            best = (score, epoch, {k: v.detach().clone() for k, v in network.state_dict().items()})
+            since_best = 0
+        else:
+            since_best += 1
+            if since_best >= patience:
+                break
+    if not math.isfinite(best[0][0]):
+        best = (best[0], len(aucs) - 1, network.state_dict())
+    network.load_state_dict(best[2])
+    network.eval()
+    return {"best_epoch": best[1] + 1, "epochs_run": len(aucs),
+            "val_auc": [None if not math.isfinite(a) else round(a, 4) for a in aucs]}
 
 
 class LinearProbe:

@@ -23,7 +23,6 @@ torch is imported only when a network is built, so discovering the detectors sta
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -33,11 +32,10 @@ from fakebench.detectors.base import (
     DetectorBase,
     Finding,
     Scored,
-    clip_auc,
-    clip_log_loss,
     labels_of,
     register,
     score_each,
+    train_by_validation,
 )
 from fakebench.errors import ConfigError, FakebenchError, WeightsError
 from fakebench.registry import Option
@@ -190,11 +188,8 @@ class MesoDetector(DetectorBase):
         generator = torch.Generator().manual_seed(self.config["seed"])
         targets = torch.from_numpy(y)
         batch = self.config["batch_size"]
-        best: tuple[float, int, dict] | None = None
-        aucs: list[float] = []
-        since_best = 0
-        for epoch in range(self.config["epochs"]):
-            network.train()
+
+        def run_epoch() -> None:
             order = torch.randperm(len(x), generator=generator)
             for start in range(0, len(x), batch):
                 chosen = order[start:start + batch]
@@ -205,25 +200,10 @@ class MesoDetector(DetectorBase):
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
-            p_val = self.predict_proba(val) if len(val) else np.zeros(0)
-            auc = clip_auc(y_val, p_val)
-            aucs.append(auc)
-            # validation AUC first; a tie (a small validation split saturates at 1.0) goes to the lower log loss
-            score = (auc if math.isfinite(auc) else -math.inf, -clip_log_loss(y_val, p_val))
-            if best is None or score[0] > best[0][0] + 1e-9 or (abs(score[0] - best[0][0]) <= 1e-9 and
-                                                                  score[1] > best[0][1] + 1e-9):
-                best = (score, epoch, {k: v.detach().clone() for k, v in network.state_dict().items()})
-                since_best = 0
-            else:
-                since_best += 1
-                if since_best >= self.config["patience"]:
-                    break
-        if not math.isfinite(best[0][0]):  # no validation AUC to choose by: the last epoch
-            best = (best[0], len(aucs) - 1, network.state_dict())
-        network.load_state_dict(best[2])
-        network.eval()
-        return {"best_epoch": best[1] + 1, "epochs_run": len(aucs),
-                "val_auc": [None if not math.isfinite(a) else round(a, 4) for a in aucs]}
+
+        return train_by_validation(network, run_epoch,
+                                   lambda: self.predict_proba(val) if len(val) else np.zeros(0), y_val,
+                                   epochs=self.config["epochs"], patience=self.config["patience"])
 
     # ------------------------------------------------------------------ scoring
     def _fitted(self):
