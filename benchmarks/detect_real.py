@@ -14,7 +14,6 @@ benchmarks/results/detect_real.json with the load average.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -86,9 +85,9 @@ def main() -> None:
             print(f"{name[-39:]:40s}{detector:12s}{s['scored']:8d}{share:>14s}{mean:>14s}")
         print(f"{'':40s}{'decisions':12s} {result['decisions']}")
     if not args.no_record:
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps(record, indent=1) + "\n")
-        print(f"recorded in {RESULTS}")
+        from record import write_record
+
+        write_record(RESULTS, record)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ Prints the tables and writes benchmarks/results/expression.json (unless --no-rec
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -241,9 +240,9 @@ def main() -> None:
     record["load_average"][1] = round(os.getloadavg()[0], 2)
     print_tables(record)
     if not args.no_record:
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps(record, indent=1) + "\n")
-        print(f"recorded in {RESULTS}")
+        from record import write_record
+
+        write_record(RESULTS, record)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ for more than 0.5 on most). Prints a table and writes benchmarks/results/sda_emo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -95,9 +94,9 @@ def main() -> None:
     for name, r in results.items():
         print(f"{name[-59:]:60s}{r['read_as_asked']:>9d} / {r['clips']:<3d}{r['au_distance_median']:>22.2f}")
     if not args.no_record:
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps(record, indent=1) + "\n")
-        print(f"recorded in {RESULTS}")
+        from record import write_record
+
+        write_record(RESULTS, record)
 
 
 if __name__ == "__main__":
